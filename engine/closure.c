@@ -1,0 +1,634 @@
+#define _GNU_SOURCE
+#include "closure.h"
+#include "strata_util.h"
+#include "fs_walk.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char nix32_chars[] = "0123456789abcdfghijklmnpqrsvwxyz";
+
+static bool is_nix32(unsigned char c)
+{
+	static bool table[256];
+	static bool init;
+	if (!init) { /* benign race: every thread writes the same values */
+		for (const char *p = nix32_chars; *p; p++)
+			table[(unsigned char)*p] = true;
+		init = true;
+	}
+	return table[c];
+}
+
+static bool name_char_ok(char c)
+{
+	/* The characters Nix allows in store path names. */
+	return isalnum((unsigned char)c) || strchr("+-._?=", c) != NULL;
+}
+
+int strata_store_path_check(const char *path, const char *store_dir, strata_error *err)
+{
+	size_t sl = strlen(store_dir);
+	if (strncmp(path, store_dir, sl) != 0 || path[sl] != '/')
+		return strata_error_set(err, 0, "'%s' is not inside the store directory %s", path,
+					store_dir);
+	const char *base = path + sl + 1;
+	size_t bl = strlen(base);
+	if (bl < STRATA_HASH_LEN + 2 || base[STRATA_HASH_LEN] != '-')
+		return strata_error_set(err, 0, "'%s' is not a store path (expected %s/<hash>-<name>)",
+					path, store_dir);
+	for (size_t i = 0; i < STRATA_HASH_LEN; i++)
+		if (!is_nix32((unsigned char)base[i]))
+			return strata_error_set(err, 0, "'%s' is not a store path (bad hash part)", path);
+	const char *name = base + STRATA_HASH_LEN + 1;
+	if (name[0] == '.')
+		return strata_error_set(err, 0, "'%s' is not a store path (name starts with '.')", path);
+	for (const char *p = name; *p; p++)
+		if (!name_char_ok(*p))
+			return strata_error_set(err, 0, "'%s' is not a store path (bad character in name)",
+						path);
+	return 0;
+}
+
+/* ---------- building ---------- */
+
+typedef struct raw_entry {
+	char *path;
+	uint64_t nar_size;
+	bool size_known;
+	char **refs; /* full paths */
+	size_t nrefs;
+} raw_entry;
+
+typedef struct raw_list {
+	raw_entry *v;
+	size_t n, cap;
+} raw_list;
+
+static void raw_list_free(raw_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].path);
+		for (size_t j = 0; j < l->v[i].nrefs; j++)
+			free(l->v[i].refs[j]);
+		free(l->v[i].refs);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+static raw_entry *raw_list_add(raw_list *l)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->v = strata_xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	raw_entry *e = &l->v[l->n++];
+	memset(e, 0, sizeof *e);
+	return e;
+}
+
+static int cmp_path_ptr(const void *a, const void *b)
+{
+	return strcmp(((const strata_store_path *)a)->path, ((const strata_store_path *)b)->path);
+}
+
+long strata_closure_find(const strata_closure *c, const char *path)
+{
+	size_t lo = 0, hi = c->npaths;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int r = strcmp(c->paths[mid].path, path);
+		if (r == 0)
+			return (long)mid;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Takes ownership of the strings in raw (it is emptied). */
+static int closure_from_raw(raw_list *raw, const char *store_dir, const char *what,
+			    strata_closure **out, strata_error *err)
+{
+	strata_closure *c = strata_xcalloc(1, sizeof *c);
+	c->store_dir = strata_xstrdup(store_dir);
+	c->paths = strata_xcalloc(raw->n, sizeof *c->paths);
+	c->npaths = raw->n;
+	for (size_t i = 0; i < raw->n; i++) {
+		strata_store_path *p = &c->paths[i];
+		p->path = raw->v[i].path;
+		raw->v[i].path = NULL;
+		p->nar_size = raw->v[i].nar_size;
+		/* Carry the raw index so references can be resolved after sorting. */
+		p->refs = (size_t *)(uintptr_t)i;
+	}
+	qsort(c->paths, c->npaths, sizeof *c->paths, cmp_path_ptr);
+	size_t *order = strata_xmalloc(raw->n * sizeof *order);
+	int r = 0;
+	for (size_t i = 0; i < c->npaths; i++) {
+		strata_store_path *p = &c->paths[i];
+		order[i] = (size_t)(uintptr_t)p->refs;
+		p->refs = NULL;
+		size_t sl = strlen(store_dir);
+		p->hash = p->path + sl + 1;
+		p->name = p->hash + STRATA_HASH_LEN + 1;
+		if (i > 0 && strcmp(c->paths[i - 1].path, p->path) == 0) {
+			r = strata_error_set(err, 0, "%s: store path '%s' is listed twice", what, p->path);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < c->npaths; i++) {
+		strata_store_path *p = &c->paths[i];
+		raw_entry *e = &raw->v[order[i]];
+		p->refs = strata_xmalloc((e->nrefs ? e->nrefs : 1) * sizeof *p->refs);
+		for (size_t j = 0; j < e->nrefs; j++) {
+			long k = strata_closure_find(c, e->refs[j]);
+			if (k < 0) {
+				r = strata_error_set(err, 0,
+						     "%s: '%s' references '%s', which is not in the closure",
+						     what, p->path, e->refs[j]);
+				goto out;
+			}
+			if ((size_t)k == i)
+				p->self_ref = true;
+			else
+				p->refs[p->nrefs++] = (size_t)k;
+		}
+		qsort(p->refs, p->nrefs, sizeof *p->refs, cmp_size);
+		size_t u = 0;
+		for (size_t j = 0; j < p->nrefs; j++)
+			if (u == 0 || p->refs[u - 1] != p->refs[j])
+				p->refs[u++] = p->refs[j];
+		p->nrefs = u;
+	}
+out:
+	free(order);
+	raw_list_free(raw);
+	if (r < 0) {
+		strata_closure_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+void strata_closure_free(strata_closure *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->npaths; i++) {
+		free(c->paths[i].path);
+		free(c->paths[i].refs);
+	}
+	free(c->paths);
+	free(c->store_dir);
+	free(c);
+}
+
+/* ---------- JSON forms ---------- */
+
+static int json_path_string(json_t *v, const char *store_dir, const char *what, const char *field,
+			    char **out, strata_error *err)
+{
+	if (!json_is_string(v))
+		return strata_error_set(err, 0, "%s: '%s' must be a string", what, field);
+	const char *s = json_string_value(v);
+	if (strlen(s) != json_string_length(v))
+		return strata_error_set(err, 0, "%s: '%s' contains a NUL byte", what, field);
+	/* Newer path-info formats may give references as base names. */
+	char *full = strchr(s, '/') ? strata_xstrdup(s) : strata_xasprintf("%s/%s", store_dir, s);
+	int r = strata_store_path_check(full, store_dir, err);
+	if (r < 0) {
+		free(full);
+		return strata_error_wrap(err, "%s", what);
+	}
+	*out = full;
+	return 0;
+}
+
+static int parse_info(json_t *obj, const char *path_key, const char *store_dir, const char *file,
+		      size_t index, raw_list *raw, strata_error *err)
+{
+	cleanup_free char *what = path_key ? strata_xasprintf("%s: '%s'", file, path_key)
+					   : strata_xasprintf("%s: entry %zu", file, index);
+	if (!json_is_object(obj))
+		return strata_error_set(err, 0, "%s: expected an object", what);
+	raw_entry *e = raw_list_add(raw);
+	int r;
+	if (path_key != NULL) {
+		json_t *k = json_string(path_key);
+		r = json_path_string(k, store_dir, what, "path", &e->path, err);
+		json_decref(k);
+	} else {
+		json_t *p = json_object_get(obj, "path");
+		if (p == NULL)
+			return strata_error_set(err, 0, "%s: missing 'path'", what);
+		r = json_path_string(p, store_dir, what, "path", &e->path, err);
+	}
+	if (r < 0)
+		return r;
+	json_t *ns = json_object_get(obj, "narSize");
+	if (ns != NULL && !json_is_null(ns)) {
+		if (!json_is_integer(ns) || json_integer_value(ns) < 0)
+			return strata_error_set(err, 0, "%s: 'narSize' must be a non-negative integer",
+						what);
+		e->nar_size = (uint64_t)json_integer_value(ns);
+		e->size_known = true;
+	}
+	json_t *refs = json_object_get(obj, "references");
+	if (refs == NULL || json_is_null(refs))
+		return 0;
+	if (!json_is_array(refs))
+		return strata_error_set(err, 0, "%s: 'references' must be an array", what);
+	e->refs = strata_xcalloc(json_array_size(refs), sizeof *e->refs);
+	size_t i;
+	json_t *ref;
+	json_array_foreach(refs, i, ref)
+	{
+		r = json_path_string(ref, store_dir, what, "references", &e->refs[e->nrefs], err);
+		if (r < 0)
+			return r;
+		e->nrefs++;
+	}
+	return 0;
+}
+
+static int parse_json(json_t *root, const char *store_dir, const char *file, raw_list *raw,
+		      strata_error *err)
+{
+	if (json_is_object(root) && json_object_size(root) == 1) {
+		/* .attrs.json form: {"closure": [...]} */
+		const char *key = json_object_iter_key(json_object_iter(root));
+		json_t *inner = json_object_get(root, key);
+		if (json_is_array(inner))
+			root = inner;
+	}
+	int r;
+	if (json_is_array(root)) {
+		size_t i;
+		json_t *v;
+		json_array_foreach(root, i, v)
+		{
+			if ((r = parse_info(v, NULL, store_dir, file, i, raw, err)) < 0)
+				return r;
+		}
+		return 0;
+	}
+	if (json_is_object(root)) {
+		const char *key;
+		json_t *v;
+		json_object_foreach(root, key, v)
+		{
+			if (json_is_null(v))
+				return strata_error_set(err, 0, "%s: '%s' is not a valid store path (null)",
+							file, key);
+			if ((r = parse_info(v, key, store_dir, file, 0, raw, err)) < 0)
+				return r;
+		}
+		return 0;
+	}
+	return strata_error_set(err, 0, "%s: expected a JSON array or object of store paths", file);
+}
+
+/* ---------- sizes and reference scanning ---------- */
+
+typedef struct scan_ctx {
+	const strata_closure *c;
+	char (*hashes)[STRATA_HASH_LEN]; /* sorted hash parts */
+	size_t *hash_owner;              /* closure index of hashes[i] */
+	bool *found;                     /* per closure index, for the current path */
+	uint64_t size;
+} scan_ctx;
+
+static int cmp_hash(const void *a, const void *b)
+{
+	return memcmp(a, b, STRATA_HASH_LEN);
+}
+
+/* Nix's scanner: slide a 32-byte window, skipping past any byte that cannot
+ * be in a hash. */
+static void scan_buf(scan_ctx *s, const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	while (i + STRATA_HASH_LEN <= n) {
+		size_t j = STRATA_HASH_LEN;
+		while (j > 0 && is_nix32(p[i + j - 1]))
+			j--;
+		if (j > 0) {
+			i += j;
+			continue;
+		}
+		size_t lo = 0, hi = s->c->npaths;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			int r = memcmp(s->hashes[mid], p + i, STRATA_HASH_LEN);
+			if (r == 0) {
+				s->found[s->hash_owner[mid]] = true;
+				break;
+			}
+			if (r < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		i++;
+	}
+}
+
+static int scan_visit(void *arg, const strata_fs_entry *e, strata_error *err)
+{
+	scan_ctx *s = arg;
+	scan_buf(s, (const unsigned char *)e->name, strlen(e->name));
+	/* Roughly what a NAR of the entry takes: deterministic, only used to
+	 * order layering when the input had no narSize. */
+	s->size += 96 + strlen(e->name);
+	if (S_ISLNK(e->st.st_mode)) {
+		scan_buf(s, (const unsigned char *)e->link_target, strlen(e->link_target));
+		s->size += strlen(e->link_target);
+	} else if (S_ISREG(e->st.st_mode) && e->st.st_size > 0) {
+		s->size += ((uint64_t)e->st.st_size + 7) & ~(uint64_t)7;
+		if (s->found == NULL)
+			return 0;
+		cleanup_close int fd = open(e->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return strata_error_set(err, errno, "open '%s'", e->path);
+		void *m = mmap(NULL, (size_t)e->st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m == MAP_FAILED)
+			return strata_error_set(err, errno, "mmap '%s'", e->path);
+		madvise(m, (size_t)e->st.st_size, MADV_SEQUENTIAL);
+		scan_buf(s, m, (size_t)e->st.st_size);
+		munmap(m, (size_t)e->st.st_size);
+	}
+	return 0;
+}
+
+/* scan_refs: also replaces the references of every path by the scan result. */
+static int measure(strata_closure *c, const bool *size_known, bool scan_refs, strata_error *err)
+{
+	scan_ctx s = {.c = c};
+	if (scan_refs) {
+		s.hashes = strata_xmalloc(c->npaths * sizeof *s.hashes);
+		s.hash_owner = strata_xmalloc(c->npaths * sizeof *s.hash_owner);
+		/* Sort (hash, owner) pairs together via an index permutation. */
+		for (size_t i = 0; i < c->npaths; i++)
+			memcpy(s.hashes[i], c->paths[i].hash, STRATA_HASH_LEN);
+		qsort(s.hashes, c->npaths, STRATA_HASH_LEN, cmp_hash);
+		for (size_t i = 0; i < c->npaths; i++) {
+			for (size_t k = 0; k < c->npaths; k++)
+				if (memcmp(c->paths[k].hash, s.hashes[i], STRATA_HASH_LEN) == 0) {
+					s.hash_owner[i] = k;
+					break;
+				}
+		}
+		s.found = strata_xcalloc(c->npaths, sizeof *s.found);
+	}
+	int r = 0;
+	for (size_t i = 0; i < c->npaths && r == 0; i++) {
+		strata_store_path *p = &c->paths[i];
+		if (!scan_refs && size_known[i])
+			continue;
+		s.size = 0;
+		if (s.found)
+			memset(s.found, 0, c->npaths * sizeof *s.found);
+		r = strata_fs_walk(p->path, scan_visit, &s, err);
+		if (r < 0)
+			break;
+		if (!size_known || !size_known[i])
+			p->nar_size = s.size;
+		if (scan_refs) {
+			free(p->refs);
+			p->refs = strata_xmalloc(c->npaths * sizeof *p->refs);
+			p->nrefs = 0;
+			p->self_ref = s.found[i];
+			for (size_t k = 0; k < c->npaths; k++)
+				if (k != i && s.found[k])
+					p->refs[p->nrefs++] = k;
+		}
+	}
+	free(s.hashes);
+	free(s.hash_owner);
+	free(s.found);
+	return r;
+}
+
+/* ---------- entry points ---------- */
+
+static int read_file(const char *file, char **buf_ret, size_t *len_ret, strata_error *err)
+{
+	cleanup_close int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return strata_error_set(err, errno, "cannot open '%s'", file);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return strata_error_set(err, errno, "cannot stat '%s'", file);
+	if (S_ISDIR(st.st_mode))
+		return strata_error_set(err, 0, "'%s' is a directory, not a file", file);
+	size_t cap = 65536, len = 0;
+	char *buf = strata_xmalloc(cap + 1);
+	for (;;) {
+		if (len == cap) {
+			cap *= 2;
+			buf = strata_xrealloc(buf, cap + 1);
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			return strata_error_set(err, errno, "cannot read '%s'", file);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*buf_ret = buf;
+	*len_ret = len;
+	return 0;
+}
+
+int strata_closure_from_paths(char *const *paths, size_t n, const char *store_dir,
+			      strata_closure **out, strata_error *err)
+{
+	raw_list raw = {0};
+	for (size_t i = 0; i < n; i++) {
+		int r = strata_store_path_check(paths[i], store_dir, err);
+		if (r < 0) {
+			raw_list_free(&raw);
+			return r;
+		}
+		raw_list_add(&raw)->path = strata_xstrdup(paths[i]);
+	}
+	strata_closure *c = NULL;
+	int r = closure_from_raw(&raw, store_dir, "store paths", &c, err);
+	if (r < 0)
+		return r;
+	if ((r = measure(c, NULL, true, err)) < 0) {
+		strata_closure_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+int strata_closure_load(const char *file, const char *store_dir, strata_closure **out,
+			strata_error *err)
+{
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	int r = read_file(file, &buf, &len, err);
+	if (r < 0)
+		return r;
+	if (strlen(buf) != len)
+		return strata_error_set(err, 0, "%s: contains NUL bytes; not a closure file", file);
+	const char *p = buf;
+	while (*p && isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0')
+		return strata_error_set(err, 0, "%s: empty closure file", file);
+
+	if (*p == '[' || *p == '{') {
+		json_error_t jerr;
+		json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+		if (root == NULL)
+			return strata_error_set(err, 0, "%s:%d:%d: invalid JSON: %s", file, jerr.line,
+						jerr.column, jerr.text);
+		raw_list raw = {0};
+		r = parse_json(root, store_dir, file, &raw, err);
+		json_decref(root);
+		if (r < 0) {
+			raw_list_free(&raw);
+			return r;
+		}
+		if (raw.n == 0) {
+			raw_list_free(&raw);
+			return strata_error_set(err, 0, "%s: the closure holds no store paths", file);
+		}
+		bool *known = strata_xcalloc(raw.n, sizeof *known);
+		/* Remember which sizes came with the input, by path (order changes). */
+		char **known_paths = strata_xcalloc(raw.n, sizeof *known_paths);
+		size_t nknown = 0;
+		for (size_t i = 0; i < raw.n; i++)
+			if (raw.v[i].size_known)
+				known_paths[nknown++] = strata_xstrdup(raw.v[i].path);
+		strata_closure *c = NULL;
+		r = closure_from_raw(&raw, store_dir, file, &c, err);
+		if (r == 0) {
+			for (size_t i = 0; i < nknown; i++) {
+				long k = strata_closure_find(c, known_paths[i]);
+				assert(k >= 0);
+				known[k] = true;
+			}
+			bool all = true;
+			for (size_t i = 0; i < c->npaths; i++)
+				all &= known[i];
+			if (!all)
+				r = measure(c, known, false, err);
+		}
+		for (size_t i = 0; i < nknown; i++)
+			free(known_paths[i]);
+		free(known_paths);
+		free(known);
+		if (r < 0) {
+			strata_closure_free(c);
+			return r;
+		}
+		*out = c;
+		return 0;
+	}
+
+	/* Text form: one store path per line. */
+	size_t cap = 64, n = 0;
+	char **paths = strata_xmalloc(cap * sizeof *paths);
+	char *save = NULL;
+	size_t lineno = 0;
+	r = 0;
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		while (*line && isspace((unsigned char)*line))
+			line++;
+		size_t l = strlen(line);
+		while (l > 0 && isspace((unsigned char)line[l - 1]))
+			line[--l] = '\0';
+		if (l == 0)
+			continue;
+		if (n == cap) {
+			cap *= 2;
+			paths = strata_xrealloc(paths, cap * sizeof *paths);
+		}
+		paths[n++] = line;
+	}
+	if (n == 0)
+		r = strata_error_set(err, 0, "%s: the closure holds no store paths", file);
+	else if ((r = strata_closure_from_paths(paths, n, store_dir, out, err)) < 0)
+		strata_error_wrap(err, "%s", file);
+	free(paths);
+	return r;
+}
+
+int strata_closure_restrict(strata_closure *c, char *const *roots, size_t nroots, strata_error *err)
+{
+	if (nroots == 0)
+		return 0;
+	bool *keep = strata_xcalloc(c->npaths, sizeof *keep);
+	size_t *stack = strata_xmalloc(c->npaths * sizeof *stack);
+	size_t sp = 0;
+	for (size_t i = 0; i < nroots; i++) {
+		long k = strata_closure_find(c, roots[i]);
+		if (k < 0) {
+			free(keep);
+			free(stack);
+			return strata_error_set(err, 0, "root '%s' is not in the closure", roots[i]);
+		}
+		if (!keep[k]) {
+			keep[k] = true;
+			stack[sp++] = (size_t)k;
+		}
+	}
+	while (sp > 0) {
+		strata_store_path *p = &c->paths[stack[--sp]];
+		for (size_t j = 0; j < p->nrefs; j++)
+			if (!keep[p->refs[j]]) {
+				keep[p->refs[j]] = true;
+				stack[sp++] = p->refs[j];
+			}
+	}
+	size_t *newidx = stack; /* reuse */
+	size_t n = 0;
+	for (size_t i = 0; i < c->npaths; i++)
+		newidx[i] = keep[i] ? n++ : (size_t)-1;
+	size_t w = 0;
+	for (size_t i = 0; i < c->npaths; i++) {
+		strata_store_path p = c->paths[i];
+		if (!keep[i]) {
+			free(p.path);
+			free(p.refs);
+			continue;
+		}
+		for (size_t j = 0; j < p.nrefs; j++)
+			p.refs[j] = newidx[p.refs[j]];
+		c->paths[w++] = p;
+	}
+	c->npaths = n;
+	free(keep);
+	free(stack);
+	return 0;
+}
