@@ -1,1 +1,332 @@
-int main(void) { return 0; }
+/* strata: the command line. Parses arguments, calls the engine, prints.
+ * Exit codes: 0 success, 1 failure, 2 usage, 130/143 interrupted. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "image_layered.h"
+#include "sched_pool.h"
+#include "strata_util.h"
+#include "verify.h"
+
+#define STRATA_VERSION "0.1.0"
+
+static volatile int interrupted; /* the signal number, or 0 */
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static int fail(const char *msg)
+{
+	fprintf(stderr, "strata: error: %s\n", msg ? msg : "unknown error");
+	if (interrupted)
+		return 128 + interrupted;
+	return 1;
+}
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "strata%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'strata%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
+	return 2;
+}
+
+static int parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < lo || v > hi) {
+		fprintf(stderr, "strata %s: %s must be an integer in %ld..%ld, not '%s'\n", cmd, opt, lo, hi, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* ---------- progress ---------- */
+
+typedef struct progress {
+	double start, last;
+} progress;
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void progress_print(void *arg, uint64_t done, uint64_t total)
+{
+	progress *p = arg;
+	double t = mono();
+	if (t - p->last < 0.2)
+		return;
+	p->last = t;
+	double el = t - p->start, mbs = el > 0 ? done / 1e6 / el : 0;
+	if (total > 0 && done <= total && mbs > 0)
+		fprintf(stderr, "\r%6.1f%%  %8.1f MB  %7.1f MB/s  ETA %4.0fs ", 100.0 * done / total, done / 1e6,
+			mbs, (total - done) / 1e6 / mbs);
+	else
+		fprintf(stderr, "\r%8.1f MB  %7.1f MB/s ", done / 1e6, mbs);
+}
+
+/* ---------- build-layered ---------- */
+
+static const char build_layered_help[] =
+	"Usage: strata build-layered [OPTIONS] -o OUT\n"
+	"Builds a layered OCI image from Nix store paths (nixpkgs buildLayeredImage).\n"
+	"\n"
+	"Input (one of):\n"
+	"  --closure FILE        exportReferencesGraph JSON (bare or {\"key\": [...]}),\n"
+	"                        `nix path-info --json --recursive` output, or a text\n"
+	"                        file of store paths (references found by scanning)\n"
+	"  --conf FILE           the conf.json nixpkgs passes to stream_layered_image.py\n"
+	"  --root PATH           image roots, when the closure holds more (repeatable)\n"
+	"  --contents PATH       link PATH's top-level entries into / (repeatable)\n"
+	"Image:\n"
+	"  --config FILE         runtime config JSON (Cmd, Entrypoint, Env, WorkingDir, ...)\n"
+	"  --name NAME, --tag TAG  (default tag: derived from a hash of the image)\n"
+	"  --created TIME        RFC 3339 or 'now' (default SOURCE_DATE_EPOCH, else 1970-01-01T00:00:01Z)\n"
+	"  --mtime TIME          file mtime in layers (default 1)\n"
+	"  --uid N --gid N --uname S --gname S   file owners (default 0/0/root/root)\n"
+	"  --architecture ARCH   GOARCH name (default: this machine)\n"
+	"  --store-dir DIR       default /nix/store\n"
+	"Layers:\n"
+	"  --layering auto|popularity   default auto (nixpkgs' size-based auto-layer)\n"
+	"  --max-layers N        default 100, one reserved for the customisation layer\n"
+	"  --compress gzip|zstd|none    default gzip\n"
+	"  --level N             gzip 1-12 (default 6), zstd 1-19 (default 3)\n"
+	"Output:\n"
+	"  -o, --output OUT      the image (must not exist unless --force)\n"
+	"  --format directory|tarball   OCI layout directory (default) or oci-archive tar\n"
+	"  --force               replace an existing OUT\n"
+	"  --threads N           default: physical cores\n"
+	"  --json                print a summary as JSON on stdout\n"
+	"  -q, --quiet           no progress line\n"
+	"  -h, --help\n";
+
+enum {
+	OPT_CLOSURE = 1000, OPT_CONF, OPT_ROOT, OPT_CONTENTS, OPT_CONFIG, OPT_NAME, OPT_TAG,
+	OPT_CREATED, OPT_MTIME, OPT_UID, OPT_GID, OPT_UNAME, OPT_GNAME, OPT_ARCH, OPT_STORE_DIR,
+	OPT_LAYERING, OPT_MAX_LAYERS, OPT_COMPRESS, OPT_LEVEL, OPT_FORMAT, OPT_FORCE, OPT_THREADS,
+	OPT_JSON,
+};
+
+static int cmd_build_layered(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"closure", required_argument, 0, OPT_CLOSURE}, {"conf", required_argument, 0, OPT_CONF},
+		{"root", required_argument, 0, OPT_ROOT}, {"contents", required_argument, 0, OPT_CONTENTS},
+		{"config", required_argument, 0, OPT_CONFIG}, {"name", required_argument, 0, OPT_NAME},
+		{"tag", required_argument, 0, OPT_TAG}, {"created", required_argument, 0, OPT_CREATED},
+		{"mtime", required_argument, 0, OPT_MTIME}, {"uid", required_argument, 0, OPT_UID},
+		{"gid", required_argument, 0, OPT_GID}, {"uname", required_argument, 0, OPT_UNAME},
+		{"gname", required_argument, 0, OPT_GNAME}, {"architecture", required_argument, 0, OPT_ARCH},
+		{"store-dir", required_argument, 0, OPT_STORE_DIR},
+		{"layering", required_argument, 0, OPT_LAYERING},
+		{"max-layers", required_argument, 0, OPT_MAX_LAYERS},
+		{"compress", required_argument, 0, OPT_COMPRESS}, {"level", required_argument, 0, OPT_LEVEL},
+		{"output", required_argument, 0, 'o'}, {"format", required_argument, 0, OPT_FORMAT},
+		{"force", no_argument, 0, OPT_FORCE}, {"threads", required_argument, 0, OPT_THREADS},
+		{"json", no_argument, 0, OPT_JSON}, {"quiet", no_argument, 0, 'q'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	const char *cmd = "build-layered";
+	strata_layered_options o = {.uid = -1, .gid = -1};
+	cleanup_free char **roots = NULL, **contents = NULL;
+	long threads = 0, v;
+	bool json = false, quiet = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_CLOSURE: o.closure_file = optarg; break;
+		case OPT_CONF: o.conf_file = optarg; break;
+		case OPT_ROOT:
+			roots = strata_xrealloc(roots, (o.nroots + 1) * sizeof *roots);
+			roots[o.nroots++] = optarg;
+			break;
+		case OPT_CONTENTS:
+			contents = strata_xrealloc(contents, (o.ncontents + 1) * sizeof *contents);
+			contents[o.ncontents++] = optarg;
+			break;
+		case OPT_CONFIG: o.config_file = optarg; break;
+		case OPT_NAME: o.name = optarg; break;
+		case OPT_TAG: o.tag = optarg; break;
+		case OPT_CREATED: o.created = optarg; break;
+		case OPT_MTIME: o.mtime = optarg; break;
+		case OPT_UID:
+			if (parse_long(cmd, "--uid", optarg, 0, 2097151, &v) < 0) return 2;
+			o.uid = v;
+			break;
+		case OPT_GID:
+			if (parse_long(cmd, "--gid", optarg, 0, 2097151, &v) < 0) return 2;
+			o.gid = v;
+			break;
+		case OPT_UNAME: o.uname = optarg; break;
+		case OPT_GNAME: o.gname = optarg; break;
+		case OPT_ARCH: o.architecture = optarg; break;
+		case OPT_STORE_DIR: o.store_dir = optarg; break;
+		case OPT_LAYERING:
+			if (!strcmp(optarg, "auto")) o.layering = STRATA_LAYERING_AUTO;
+			else if (!strcmp(optarg, "popularity")) o.layering = STRATA_LAYERING_POPULARITY;
+			else return usage_error(cmd, "--layering must be auto or popularity, not '%s'", optarg);
+			break;
+		case OPT_MAX_LAYERS:
+			if (parse_long(cmd, "--max-layers", optarg, 2, 10000, &o.max_layers) < 0) return 2;
+			break;
+		case OPT_COMPRESS:
+			if (!strcmp(optarg, "gzip")) o.compress = STRATA_COMPRESS_GZIP;
+			else if (!strcmp(optarg, "zstd")) o.compress = STRATA_COMPRESS_ZSTD;
+			else if (!strcmp(optarg, "none")) o.compress = STRATA_COMPRESS_NONE;
+			else return usage_error(cmd, "--compress must be gzip, zstd or none, not '%s'", optarg);
+			break;
+		case OPT_LEVEL:
+			if (parse_long(cmd, "--level", optarg, 1, 19, &v) < 0) return 2;
+			o.level = (int)v;
+			break;
+		case 'o': o.output = optarg; break;
+		case OPT_FORMAT:
+			if (!strcmp(optarg, "directory")) o.format = STRATA_FORMAT_DIRECTORY;
+			else if (!strcmp(optarg, "tarball")) o.format = STRATA_FORMAT_TARBALL;
+			else return usage_error(cmd, "--format must be directory or tarball, not '%s'", optarg);
+			break;
+		case OPT_FORCE: o.force = true; break;
+		case OPT_THREADS:
+			if (parse_long(cmd, "--threads", optarg, 1, 1024, &threads) < 0) return 2;
+			break;
+		case OPT_JSON: json = true; break;
+		case 'q': quiet = true; break;
+		case 'h': fputs(build_layered_help, stdout); return 0;
+		default: return usage_error(cmd, "%s", "invalid option");
+		}
+	}
+	if (optind < argc)
+		return usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (o.output == NULL)
+		return usage_error(cmd, "%s", "missing -o OUT");
+	if (o.compress == STRATA_COMPRESS_GZIP && o.level > 12)
+		return usage_error(cmd, "%s", "gzip --level must be 1..12");
+	o.roots = roots;
+	o.contents = contents;
+	o.cancel = &interrupted;
+	progress pr = {mono(), 0};
+	if (!quiet && isatty(2)) {
+		o.progress = progress_print;
+		o.progress_arg = &pr;
+	}
+	strata_pool_options po = {.threads = (unsigned)threads, .quiet = quiet};
+	strata_pool *pool = strata_pool_create(&po);
+	if (pool == NULL)
+		return fail("cannot start worker threads");
+	json_t *summary = NULL;
+	strata_error err = STRATA_ERROR_INIT;
+	int r = strata_build_layered(pool, &o, &summary, &err);
+	strata_pool_free(pool);
+	if (o.progress)
+		fputs("\r\033[K", stderr);
+	if (r < 0) {
+		int code = fail(err.msg);
+		strata_error_clear(&err);
+		return code;
+	}
+	if (json) {
+		char *s = json_dumps(summary, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(s);
+		free(s);
+	} else if (!quiet) {
+		fprintf(stderr, "strata: wrote %s (%zu layers, tag %s, manifest %s)\n", o.output,
+			json_array_size(json_object_get(summary, "layers")),
+			json_string_value(json_object_get(summary, "tag")),
+			json_string_value(json_object_get(summary, "manifest")));
+	}
+	json_decref(summary);
+	return 0;
+}
+
+/* ---------- verify ---------- */
+
+static const char verify_help[] =
+	"Usage: strata verify [-q] PATH\n"
+	"Checks an OCI image layout (directory or tarball): every blob's digest and\n"
+	"size, every layer decompressed against its diff_id, media types, oci-layout.\n"
+	"The first problem is printed as one line; exit status 1.\n";
+
+static int cmd_verify(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+						 {0, 0, 0, 0}};
+	bool quiet = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+		if (c == 'q') quiet = true;
+		else if (c == 'h') { fputs(verify_help, stdout); return 0; }
+		else return usage_error("verify", "%s", "invalid option");
+	}
+	if (optind != argc - 1)
+		return usage_error("verify", "%s", "expected exactly one PATH");
+	strata_error err = STRATA_ERROR_INIT;
+	strata_verify_report rep = {0};
+	if (strata_verify(argv[optind], &rep, &err) < 0) {
+		int code = fail(err.msg);
+		strata_error_clear(&err);
+		return code;
+	}
+	if (!quiet)
+		printf("%s: OK (%zu manifests, %zu blobs, %zu layers checked)\n", argv[optind], rep.manifests,
+		       rep.blobs, rep.layers);
+	return 0;
+}
+
+static const char main_help[] =
+	"Usage: strata COMMAND [OPTIONS]\n"
+	"Builds OCI container images from Nix store paths.\n"
+	"\n"
+	"Commands:\n"
+	"  build-layered   store paths (+ references) -> layered OCI image\n"
+	"  verify          check every blob, digest and diff_id of an OCI layout\n"
+	"\n"
+	"`strata COMMAND --help` describes each. `strata --version`.\n";
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error(NULL, "%s", "missing command");
+	install_signals();
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		fputs(main_help, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("strata %s\n", STRATA_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "build-layered"))
+		return cmd_build_layered(argc - 1, argv + 1);
+	if (!strcmp(cmd, "verify"))
+		return cmd_verify(argc - 1, argv + 1);
+	return usage_error(NULL, "unknown command '%s'", cmd);
+}

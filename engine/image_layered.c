@@ -1,0 +1,722 @@
+#define _GNU_SOURCE
+#include "image_layered.h"
+#include "closure.h"
+#include "strata_util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+/* ---------- time ---------- */
+
+static long long days_from_civil(long long y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	long long era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long long)doe - 719468;
+}
+
+int strata_parse_time(const char *s, long long *epoch_ret, strata_error *err)
+{
+	char *end = NULL;
+	if (*s != '\0' && strspn(s, "0123456789") == strlen(s)) {
+		errno = 0;
+		long long v = strtoll(s, &end, 10);
+		if (errno != 0 || v > 253402300799LL)
+			return strata_error_set(err, 0, "time '%s' is out of range", s);
+		*epoch_ret = v;
+		return 0;
+	}
+	int Y, M, D, h, mi, sec, n = 0;
+	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &Y, &M, &D, &h, &mi, &sec, &n) != 6 ||
+	    M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60)
+		return strata_error_set(err, 0, "'%s' is not an RFC 3339 time (e.g. 2024-01-31T12:00:00Z)", s);
+	const char *p = s + n;
+	if (*p == '.') /* fractions are dropped: tar and config keep seconds */
+		for (p++; isdigit((unsigned char)*p); p++) {
+		}
+	long long off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om;
+		if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
+			return strata_error_set(err, 0, "'%s': bad time zone offset", s);
+		off = (oh * 3600LL + om * 60LL) * (*p == '+' ? 1 : -1);
+		p += 6;
+	} else {
+		return strata_error_set(err, 0, "'%s' has no time zone (add Z or +hh:mm)", s);
+	}
+	if (*p != '\0')
+		return strata_error_set(err, 0, "'%s' is not an RFC 3339 time", s);
+	*epoch_ret = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600LL + mi * 60LL + sec - off;
+	return 0;
+}
+
+void strata_format_time(long long epoch, char out[32])
+{
+	time_t t = (time_t)epoch;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+const char *strata_host_goarch(void)
+{
+	static const struct {
+		const char *machine, *goarch;
+	} map[] = {{"x86_64", "amd64"},   {"aarch64", "arm64"}, {"armv7l", "arm"},   {"armv6l", "arm"},
+		   {"i686", "386"},       {"i386", "386"},      {"ppc64le", "ppc64le"},
+		   {"riscv64", "riscv64"}, {"s390x", "s390x"},   {"loongarch64", "loong64"}};
+	struct utsname u;
+	if (uname(&u) == 0)
+		for (size_t i = 0; i < STRATA_ARRAY_LEN(map); i++)
+			if (strcmp(u.machine, map[i].machine) == 0)
+				return map[i].goarch;
+	return "amd64";
+}
+
+/* ---------- the image config ---------- */
+
+static int check_string_array(json_t *v, const char *key, const char *what, strata_error *err)
+{
+	if (!json_is_array(v))
+		return strata_error_set(err, 0, "%s: '%s' must be an array of strings", what, key);
+	size_t i;
+	json_t *e;
+	json_array_foreach(v, i, e)
+	{
+		if (!json_is_string(e))
+			return strata_error_set(err, 0, "%s: '%s' must be an array of strings", what, key);
+		if (strcmp(key, "Env") == 0 && strchr(json_string_value(e), '=') == NULL)
+			return strata_error_set(err, 0, "%s: Env entry '%s' is not KEY=VALUE", what,
+						json_string_value(e));
+	}
+	return 0;
+}
+
+static int check_object_of_empty(json_t *v, const char *key, const char *what, bool strings,
+				 strata_error *err)
+{
+	if (!json_is_object(v))
+		return strata_error_set(err, 0, "%s: '%s' must be an object", what, key);
+	const char *k;
+	json_t *e;
+	json_object_foreach(v, k, e)
+	{
+		if (strings ? !json_is_string(e) : !json_is_object(e))
+			return strata_error_set(err, 0, "%s: '%s' values must be %s", what, key,
+						strings ? "strings" : "objects ({})");
+	}
+	return 0;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A copy of the user's runtime config with validated types and sorted keys
+ * (the bytes must not depend on the input file's key order). */
+static int normalise_config(json_t *in, const char *what, json_t **out, strata_error *err)
+{
+	if (in == NULL || json_is_null(in)) {
+		*out = json_object();
+		return 0;
+	}
+	if (!json_is_object(in))
+		return strata_error_set(err, 0, "%s: the image config must be a JSON object", what);
+	size_t n = json_object_size(in);
+	const char **keys = strata_xcalloc(n ? n : 1, sizeof *keys);
+	size_t k = 0;
+	const char *key;
+	json_t *v;
+	int r = 0;
+	json_object_foreach(in, key, v)
+	{
+		keys[k++] = key;
+		if (json_is_null(v))
+			continue;
+		if (!strcmp(key, "Cmd") || !strcmp(key, "Entrypoint") || !strcmp(key, "Env"))
+			r = check_string_array(v, key, what, err);
+		else if (!strcmp(key, "ExposedPorts") || !strcmp(key, "Volumes"))
+			r = check_object_of_empty(v, key, what, false, err);
+		else if (!strcmp(key, "Labels"))
+			r = check_object_of_empty(v, key, what, true, err);
+		else if (!strcmp(key, "WorkingDir") || !strcmp(key, "User") || !strcmp(key, "StopSignal"))
+			r = json_is_string(v) ? 0 : strata_error_set(err, 0, "%s: '%s' must be a string", what, key);
+		if (r < 0)
+			break;
+	}
+	if (r == 0) {
+		qsort(keys, n, sizeof *keys, cmp_cstr);
+		json_t *o = json_object();
+		for (size_t i = 0; i < n; i++)
+			json_object_set(o, keys[i], json_object_get(in, keys[i]));
+		*out = o;
+	}
+	free(keys);
+	return r;
+}
+
+/* Python's repr of a list of str, as nixpkgs writes history comments. */
+static char *py_list_repr(char *const *items, size_t n)
+{
+	size_t cap = 16, len = 0;
+	char *s = strata_xmalloc(cap);
+	s[len++] = '[';
+	for (size_t i = 0; i < n; i++) {
+		size_t need = strlen(items[i]) + 5;
+		if (len + need + 2 > cap) {
+			cap = 2 * (len + need + 2);
+			s = strata_xrealloc(s, cap);
+		}
+		len += (size_t)sprintf(s + len, "%s'%s'", i ? ", " : "", items[i]);
+	}
+	s[len++] = ']';
+	s[len] = '\0';
+	return s;
+}
+
+/* ---------- --contents: the customisation layer (lndir semantics) ---------- */
+
+typedef struct synth_list {
+	strata_synth_entry *v;
+	size_t n;
+} synth_list;
+
+static void synth_add(synth_list *l, char *name, char *target)
+{
+	l->v = strata_xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+	l->v[l->n].name = name;
+	l->v[l->n].target = target;
+	l->n++;
+}
+
+static void synth_free(synth_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].name);
+		free(l->v[i].target);
+	}
+	free(l->v);
+}
+
+/* Directories present in several sources become real directories; every
+ * other entry is a symlink to the first source that has it (as symlinkJoin's
+ * lndir does). rel is "" at the top. */
+static int join_level(synth_list *out, const char *rel, char **srcs, size_t ns, strata_error *err)
+{
+	char **names = NULL;
+	size_t nn = 0;
+	for (size_t i = 0; i < ns; i++) {
+		cleanup_free char *dir = strata_xasprintf("%s%s%s", srcs[i], *rel ? "/" : "", rel);
+		DIR *d = opendir(dir);
+		if (d == NULL)
+			return strata_error_set(err, errno, "--contents: cannot open '%s'", dir);
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			names = strata_xrealloc(names, (nn + 1) * sizeof *names);
+			names[nn++] = strata_xstrdup(de->d_name);
+		}
+		closedir(d);
+	}
+	qsort(names, nn, sizeof *names, cmp_cstr);
+	int r = 0;
+	for (size_t i = 0; i < nn && r == 0; i++) {
+		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+			continue;
+		cleanup_free char *child = strata_xasprintf("%s%s%s", rel, *rel ? "/" : "", names[i]);
+		char **dirs = strata_xmalloc(ns * sizeof *dirs);
+		size_t nd = 0;
+		const char *first = NULL;
+		bool first_is_dir = false;
+		for (size_t k = 0; k < ns; k++) {
+			cleanup_free char *p = strata_xasprintf("%s/%s", srcs[k], child);
+			struct stat st;
+			if (lstat(p, &st) < 0)
+				continue;
+			if (first == NULL) {
+				first = srcs[k];
+				first_is_dir = S_ISDIR(st.st_mode);
+			}
+			if (S_ISDIR(st.st_mode))
+				dirs[nd++] = srcs[k];
+		}
+		if (first_is_dir) {
+			synth_add(out, strata_xstrdup(child), NULL);
+			r = join_level(out, child, dirs, nd, err);
+		} else {
+			synth_add(out, strata_xstrdup(child), strata_xasprintf("%s/%s", first, child));
+		}
+		free(dirs);
+	}
+	for (size_t i = 0; i < nn; i++)
+		free(names[i]);
+	free(names);
+	return r;
+}
+
+/* ---------- nixpkgs conf.json ---------- */
+
+typedef struct conf_input {
+	json_t *root;
+	char ***layers; /* store_layers */
+	size_t *layer_sizes;
+	size_t nlayers;
+	char *customisation_tar;
+} conf_input;
+
+static void conf_free(conf_input *c)
+{
+	for (size_t i = 0; i < c->nlayers; i++) {
+		for (size_t j = 0; j < c->layer_sizes[i]; j++)
+			free(c->layers[i][j]);
+		free(c->layers[i]);
+	}
+	free(c->layers);
+	free(c->layer_sizes);
+	free(c->customisation_tar);
+	json_decref(c->root);
+}
+
+static const char *conf_str(json_t *root, const char *key)
+{
+	json_t *v = json_object_get(root, key);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int conf_load(const char *file, conf_input *c, strata_error *err)
+{
+	json_error_t je;
+	c->root = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
+	if (c->root == NULL)
+		return strata_error_set(err, 0, "%s:%d:%d: invalid JSON: %s", file, je.line, je.column, je.text);
+	if (!json_is_object(c->root))
+		return strata_error_set(err, 0, "%s: conf.json must be a JSON object", file);
+	json_t *fi = json_object_get(c->root, "from_image");
+	if (fi != NULL && !json_is_null(fi))
+		return strata_error_set(err, 0, "%s: from_image (a base image) is not supported yet", file);
+	static const char *const strs[] = {"architecture", "created", "mtime", "uname", "gname",
+					   "repo_tag", "store_dir", "customisation_layer"};
+	for (size_t i = 0; i < STRATA_ARRAY_LEN(strs); i++) {
+		json_t *v = json_object_get(c->root, strs[i]);
+		if (v != NULL && !json_is_null(v) && !json_is_string(v))
+			return strata_error_set(err, 0, "%s: '%s' must be a string", file, strs[i]);
+	}
+	const char *store_dir = conf_str(c->root, "store_dir");
+	if (store_dir == NULL)
+		store_dir = "/nix/store";
+	json_t *layers = json_object_get(c->root, "store_layers");
+	if (!json_is_array(layers))
+		return strata_error_set(err, 0, "%s: 'store_layers' must be an array of arrays of store paths", file);
+	c->nlayers = json_array_size(layers);
+	c->layers = strata_xcalloc(c->nlayers ? c->nlayers : 1, sizeof *c->layers);
+	c->layer_sizes = strata_xcalloc(c->nlayers ? c->nlayers : 1, sizeof *c->layer_sizes);
+	for (size_t i = 0; i < c->nlayers; i++) {
+		json_t *l = json_array_get(layers, i);
+		if (!json_is_array(l))
+			return strata_error_set(err, 0, "%s: store_layers[%zu] must be an array", file, i);
+		c->layers[i] = strata_xcalloc(json_array_size(l) + 1, sizeof(char *));
+		for (size_t j = 0; j < json_array_size(l); j++) {
+			json_t *p = json_array_get(l, j);
+			if (!json_is_string(p))
+				return strata_error_set(err, 0, "%s: store_layers[%zu][%zu] must be a string", file, i, j);
+			int r = strata_store_path_check(json_string_value(p), store_dir, err);
+			if (r < 0)
+				return strata_error_wrap(err, "%s", file);
+			c->layers[i][c->layer_sizes[i]++] = strata_xstrdup(json_string_value(p));
+		}
+	}
+	const char *cl = conf_str(c->root, "customisation_layer");
+	if (cl != NULL) {
+		c->customisation_tar = strata_xasprintf("%s/layer.tar", cl);
+		struct stat st;
+		if (stat(c->customisation_tar, &st) < 0)
+			return strata_error_set(err, errno, "%s: customisation layer '%s'", file, c->customisation_tar);
+	}
+	return 0;
+}
+
+/* ---------- the build ---------- */
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static json_t *descriptor(const char *media_type, const char *hex, uint64_t size)
+{
+	json_t *d = json_object();
+	json_object_set_new(d, "mediaType", json_string(media_type));
+	json_object_set_new(d, "digest", json_sprintf("sha256:%s", hex));
+	json_object_set_new(d, "size", json_integer((json_int_t)size));
+	return d;
+}
+
+static int put_json_blob(strata_layout *l, json_t *j, char *hex, uint64_t *size, strata_error *err)
+{
+	/* Hash exactly the bytes written; never re-serialise after. */
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (s == NULL)
+		strata_oom();
+	*size = strlen(s);
+	int r = strata_layout_put_blob(l, s, *size, hex, err);
+	free(s);
+	return r;
+}
+
+typedef struct progress_fwd {
+	const strata_layered_options *o;
+	uint64_t total;
+} progress_fwd;
+
+static void progress_cb(void *arg, uint64_t done)
+{
+	progress_fwd *p = arg;
+	p->o->progress(p->o->progress_arg, done, p->total);
+}
+
+static bool valid_tag(const char *t)
+{
+	if (!*t || strlen(t) > 128 || !isalnum((unsigned char)t[0]))
+		return false;
+	for (const char *p = t; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("-._:@+/", *p))
+			return false;
+	return true;
+}
+
+int strata_build_layered(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret,
+			 strata_error *err)
+{
+	double t0 = now_seconds();
+	const char *store_dir = o->store_dir ? o->store_dir : "/nix/store";
+	int r = 0;
+	conf_input conf = {0};
+	strata_closure *closure = NULL;
+	strata_layering *layering = NULL;
+	strata_layout *layout = NULL;
+	synth_list synth = {0};
+	json_t *user_config = NULL, *user_config_in = NULL;
+	strata_layer_source *sources = NULL;
+	strata_layer_result *results = NULL;
+	size_t nsources = 0;
+	json_t *summary = NULL;
+	char **layer_comments = NULL;
+
+	if (o->conf_file && o->closure_file)
+		return strata_error_set(err, 0, "--conf and --closure cannot be used together");
+	if (!o->conf_file && !o->closure_file)
+		return strata_error_set(err, 0, "no input: give --closure FILE (or --conf FILE)");
+	if (o->conf_file) {
+		if ((r = conf_load(o->conf_file, &conf, err)) < 0)
+			goto out;
+		if (!o->store_dir && conf_str(conf.root, "store_dir"))
+			store_dir = conf_str(conf.root, "store_dir");
+	}
+
+	/* Resolve the options that conf.json can also give (options win). */
+	const char *created_s = o->created ? o->created : conf.root ? conf_str(conf.root, "created") : NULL;
+	const char *mtime_s = o->mtime ? o->mtime : conf.root ? conf_str(conf.root, "mtime") : NULL;
+	const char *arch = o->architecture ? o->architecture
+		: (conf.root && conf_str(conf.root, "architecture")) ? conf_str(conf.root, "architecture")
+								      : strata_host_goarch();
+	long long created = 1, mtime = 1;
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	if (created_s && strcmp(created_s, "now") == 0)
+		created = (long long)time(NULL);
+	else if (created_s)
+		r = strata_parse_time(created_s, &created, err);
+	else if (sde && *sde)
+		r = strata_parse_time(sde, &created, err) < 0 ? strata_error_wrap(err, "SOURCE_DATE_EPOCH") : 0;
+	if (r < 0)
+		goto out;
+	if (mtime_s && strcmp(mtime_s, "now") == 0)
+		mtime = (long long)time(NULL);
+	else if (mtime_s && (r = strata_parse_time(mtime_s, &mtime, err)) < 0)
+		goto out;
+	long long uid = o->uid >= 0 ? o->uid : 0, gid = o->gid >= 0 ? o->gid : 0;
+	const char *uname_s = o->uname, *gname_s = o->gname;
+	if (conf.root) {
+		/* nixpkgs passes these as strings (jq --arg). */
+		const char *u = conf_str(conf.root, "uid"), *g = conf_str(conf.root, "gid");
+		if (o->uid < 0 && u)
+			uid = atoll(u);
+		if (o->gid < 0 && g)
+			gid = atoll(g);
+		if (!uname_s)
+			uname_s = conf_str(conf.root, "uname");
+		if (!gname_s)
+			gname_s = conf_str(conf.root, "gname");
+	}
+	if (uid < 0 || uid > 2097151 || gid < 0 || gid > 2097151) {
+		r = strata_error_set(err, 0, "uid/gid must be between 0 and 2097151");
+		goto out;
+	}
+
+	/* The runtime config. */
+	if (o->config_file) {
+		json_error_t je;
+		user_config_in = json_load_file(o->config_file, JSON_REJECT_DUPLICATES, &je);
+		if (user_config_in == NULL) {
+			r = strata_error_set(err, 0, "%s:%d:%d: invalid JSON: %s", o->config_file, je.line,
+					     je.column, je.text);
+			goto out;
+		}
+		r = normalise_config(user_config_in, o->config_file, &user_config, err);
+	} else {
+		r = normalise_config(conf.root ? json_object_get(conf.root, "config") : NULL,
+				     o->conf_file ? o->conf_file : "config", &user_config, err);
+	}
+	if (r < 0)
+		goto out;
+
+	/* Which paths in which layer. */
+	long max_layers = o->max_layers ? o->max_layers : 100;
+	if (!o->conf_file) {
+		if (max_layers < 2) {
+			r = strata_error_set(err, 0, "--max-layers must be at least 2 (one is reserved for the customisation layer)");
+			goto out;
+		}
+		if ((r = strata_closure_load(o->closure_file, store_dir, &closure, err)) < 0)
+			goto out;
+		for (size_t i = 0; i < o->ncontents; i++)
+			if (strata_closure_find(closure, o->contents[i]) < 0) {
+				r = strata_error_set(err, 0, "--contents '%s' is not in the closure", o->contents[i]);
+				goto out;
+			}
+		if ((r = strata_closure_restrict(closure, o->roots, o->nroots, err)) < 0)
+			goto out;
+		if ((r = strata_layering_compute(closure, o->layering, (size_t)max_layers - 1, &layering, err)) < 0)
+			goto out;
+		nsources = layering->nlayers;
+	} else {
+		nsources = conf.nlayers;
+	}
+	bool custom = o->ncontents > 0 || conf.customisation_tar != NULL;
+	sources = strata_xcalloc(nsources + 1, sizeof *sources);
+	layer_comments = strata_xcalloc(nsources + 2, sizeof *layer_comments);
+	json_t *layer_paths = json_array(); /* per layer, for the summary */
+	uint64_t total = 0;
+	for (size_t i = 0; i < nsources; i++) {
+		json_t *pl = json_array();
+		if (layering) {
+			const strata_layer_plan *lp = &layering->layers[i];
+			sources[i].store_paths = strata_xcalloc(lp->npaths, sizeof(char *));
+			sources[i].nstore_paths = lp->npaths;
+			for (size_t k = 0; k < lp->npaths; k++) {
+				sources[i].store_paths[k] = closure->paths[lp->paths[k]].path;
+				total += closure->paths[lp->paths[k]].nar_size;
+			}
+		} else {
+			sources[i].store_paths = conf.layers[i];
+			sources[i].nstore_paths = conf.layer_sizes[i];
+		}
+		for (size_t k = 0; k < sources[i].nstore_paths; k++)
+			json_array_append_new(pl, json_string(sources[i].store_paths[k]));
+		layer_comments[i] = py_list_repr(sources[i].store_paths, sources[i].nstore_paths);
+		json_array_append_new(layer_paths, pl);
+	}
+	if (custom) {
+		if (conf.customisation_tar) {
+			sources[nsources].tar_file = conf.customisation_tar;
+		} else {
+			if ((r = join_level(&synth, "", o->contents, o->ncontents, err)) < 0) {
+				json_decref(layer_paths);
+				goto out;
+			}
+			sources[nsources].synth = synth.v;
+			sources[nsources].nsynth = synth.n;
+		}
+		layer_comments[nsources] = strata_xstrdup("customisation layer");
+		json_array_append_new(layer_paths, json_array());
+		nsources++;
+	}
+	if (nsources == 0) {
+		json_decref(layer_paths);
+		r = strata_error_set(err, 0, "the image would have no layers");
+		goto out;
+	}
+
+	if ((r = strata_layout_create(o->output, o->format, o->force, &layout, err)) < 0) {
+		json_decref(layer_paths);
+		goto out;
+	}
+	results = strata_xcalloc(nsources, sizeof *results);
+	int level = o->level ? o->level : (o->compress == STRATA_COMPRESS_ZSTD ? 3 : 6);
+	progress_fwd pf = {o, total};
+	strata_build_options bo = {
+		.compress = o->compress,
+		.level = level,
+		.store_dir = store_dir,
+		.tar = {.mtime = mtime, .uid = uid, .gid = gid, .uname = uname_s, .gname = gname_s},
+		.cancel = o->cancel,
+		.progress = o->progress ? progress_cb : NULL,
+		.progress_arg = &pf,
+	};
+	double t_layers = now_seconds();
+	r = strata_layers_build(pool, &bo, strata_layout_blob_dir(layout), sources, nsources, results, err);
+	t_layers = now_seconds() - t_layers;
+	if (r < 0) {
+		json_decref(layer_paths);
+		goto out;
+	}
+
+	/* config, manifest, index, oci-layout */
+	char created_str[32];
+	strata_format_time(created, created_str);
+	json_t *cfg = json_object();
+	json_object_set_new(cfg, "created", json_string(created_str));
+	json_object_set_new(cfg, "architecture", json_string(arch));
+	json_object_set_new(cfg, "os", json_string("linux"));
+	json_object_set(cfg, "config", user_config);
+	json_t *rootfs = json_object(), *diff_ids = json_array(), *history = json_array();
+	json_object_set_new(rootfs, "type", json_string("layers"));
+	for (size_t i = 0; i < nsources; i++) {
+		json_array_append_new(diff_ids, json_sprintf("sha256:%s", results[i].diff_id));
+		json_t *h = json_object();
+		json_object_set_new(h, "created", json_string(created_str));
+		json_object_set_new(h, "created_by", json_string("strata build-layered"));
+		json_object_set_new(h, "comment", json_sprintf("%s%s", layer_comments[i][0] == '[' ? "store paths: " : "",
+								layer_comments[i]));
+		json_array_append_new(history, h);
+	}
+	json_object_set_new(rootfs, "diff_ids", diff_ids);
+	json_object_set_new(cfg, "rootfs", rootfs);
+	json_object_set_new(cfg, "history", history);
+	char cfg_hex[65], man_hex[65];
+	uint64_t cfg_size = 0, man_size = 0;
+	r = put_json_blob(layout, cfg, cfg_hex, &cfg_size, err);
+	json_decref(cfg);
+	if (r < 0) {
+		json_decref(layer_paths);
+		goto out;
+	}
+
+	json_t *man = json_object();
+	json_object_set_new(man, "schemaVersion", json_integer(2));
+	json_object_set_new(man, "mediaType", json_string("application/vnd.oci.image.manifest.v1+json"));
+	json_object_set_new(man, "config", descriptor("application/vnd.oci.image.config.v1+json", cfg_hex, cfg_size));
+	json_t *layers = json_array();
+	for (size_t i = 0; i < nsources; i++)
+		json_array_append_new(layers, descriptor(strata_compress_media_type(o->compress),
+							 results[i].digest, results[i].size));
+	json_object_set_new(man, "layers", layers);
+	r = put_json_blob(layout, man, man_hex, &man_size, err);
+	json_decref(man);
+	if (r < 0) {
+		json_decref(layer_paths);
+		goto out;
+	}
+
+	/* Tag: given, else (as nixpkgs) derived from a hash of the inputs: the
+	 * config digest covers every diff_id and the whole config. */
+	char tag_buf[33];
+	const char *tag = o->tag;
+	if (tag == NULL && conf.root && conf_str(conf.root, "repo_tag")) {
+		const char *rt = conf_str(conf.root, "repo_tag");
+		const char *colon = strrchr(rt, ':');
+		tag = colon ? colon + 1 : rt;
+	}
+	if (tag == NULL) {
+		memcpy(tag_buf, cfg_hex, 32);
+		tag_buf[32] = '\0';
+		tag = tag_buf;
+	}
+	if (!valid_tag(tag)) {
+		json_decref(layer_paths);
+		r = strata_error_set(err, 0, "invalid tag '%s' (letters, digits and -._:@+/ only)", tag);
+		goto out;
+	}
+	json_t *idx = json_object();
+	json_object_set_new(idx, "schemaVersion", json_integer(2));
+	json_object_set_new(idx, "mediaType", json_string("application/vnd.oci.image.index.v1+json"));
+	json_t *md = descriptor("application/vnd.oci.image.manifest.v1+json", man_hex, man_size);
+	json_t *ann = json_object();
+	json_object_set_new(ann, "org.opencontainers.image.ref.name", json_string(tag));
+	json_object_set_new(md, "annotations", ann);
+	json_t *plat = json_object();
+	json_object_set_new(plat, "architecture", json_string(arch));
+	json_object_set_new(plat, "os", json_string("linux"));
+	json_object_set_new(md, "platform", plat);
+	json_t *mans = json_array();
+	json_array_append_new(mans, md);
+	json_object_set_new(idx, "manifests", mans);
+	char *idx_s = json_dumps(idx, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(idx);
+	static const char layout_file[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+	r = strata_layout_put_file(layout, "index.json", idx_s, strlen(idx_s), err);
+	free(idx_s);
+	if (r == 0)
+		r = strata_layout_put_file(layout, "oci-layout", layout_file, sizeof layout_file - 1, err);
+	if (r == 0)
+		r = strata_layout_commit(layout, err);
+	if (r < 0) {
+		json_decref(layer_paths);
+		goto out;
+	}
+
+	summary = json_object();
+	json_object_set_new(summary, "output", json_string(o->output));
+	if (o->name)
+		json_object_set_new(summary, "name", json_string(o->name));
+	json_object_set_new(summary, "tag", json_string(tag));
+	json_object_set_new(summary, "manifest", json_sprintf("sha256:%s", man_hex));
+	json_object_set_new(summary, "config", json_sprintf("sha256:%s", cfg_hex));
+	json_object_set_new(summary, "media_type", json_string(strata_compress_media_type(o->compress)));
+	json_t *sl = json_array();
+	uint64_t sum_tar = 0, sum_blob = 0;
+	for (size_t i = 0; i < nsources; i++) {
+		json_t *L = json_object();
+		json_object_set_new(L, "digest", json_sprintf("sha256:%s", results[i].digest));
+		json_object_set_new(L, "diff_id", json_sprintf("sha256:%s", results[i].diff_id));
+		json_object_set_new(L, "size", json_integer((json_int_t)results[i].size));
+		json_object_set_new(L, "uncompressed_size", json_integer((json_int_t)results[i].tar_size));
+		json_object_set(L, "store_paths", json_array_get(layer_paths, i));
+		json_array_append_new(sl, L);
+		sum_tar += results[i].tar_size;
+		sum_blob += results[i].size;
+	}
+	json_decref(layer_paths);
+	json_object_set_new(summary, "layers", sl);
+	json_object_set_new(summary, "uncompressed_bytes", json_integer((json_int_t)sum_tar));
+	json_object_set_new(summary, "compressed_bytes", json_integer((json_int_t)sum_blob));
+	json_t *tm = json_object();
+	json_object_set_new(tm, "layers_seconds", json_real(t_layers));
+	json_object_set_new(tm, "total_seconds", json_real(now_seconds() - t0));
+	json_object_set_new(summary, "timings", tm);
+	json_object_set_new(summary, "threads", json_integer(strata_pool_threads(pool)));
+	*summary_ret = summary;
+
+out:
+	strata_layout_free(layout);
+	if (sources && layering)
+		for (size_t i = 0; i < layering->nlayers; i++)
+			free(sources[i].store_paths);
+	free(sources);
+	if (layer_comments)
+		for (size_t i = 0; i <= nsources; i++)
+			free(layer_comments[i]);
+	free(layer_comments);
+	free(results);
+	synth_free(&synth);
+	json_decref(user_config);
+	json_decref(user_config_in);
+	strata_layering_free(layering);
+	strata_closure_free(closure);
+	conf_free(&conf);
+	return r;
+}

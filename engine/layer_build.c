@@ -1,0 +1,489 @@
+/* The layer pipeline; see layer_build.h for the data flow.
+ *
+ * Ordering: the producer of a layer is the only writer of its tar stream, so
+ * it updates the diff_id hash in stream order as it fills chunks. Compress
+ * tasks finish in any order; sink_put keeps a per-layer list sorted by
+ * sequence number and whichever thread finds the next expected chunk drains
+ * the list (hash + write) while others just enqueue and leave. */
+#define _GNU_SOURCE
+#include "layer_build.h"
+#include "strata_util.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libdeflate.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+typedef struct chunk {
+	struct chunk *next; /* budget free list, or a layer's reorder list */
+	struct layer_job *job;
+	uint64_t seq;
+	unsigned char *in;
+	size_t in_len;
+	unsigned char *out; /* compressed bytes (== in for STRATA_COMPRESS_NONE) */
+	size_t out_len;
+} chunk;
+
+typedef struct build {
+	strata_pool *pool;
+	const strata_build_options *o;
+	strata_group group; /* every producer and compress task */
+	size_t chunk_size, out_cap;
+
+	/* Chunk budget. budget_mutex protects free_list and allocated;
+	 * budget_cond is signalled when a chunk comes back. */
+	pthread_mutex_t budget_mutex;
+	pthread_cond_t budget_cond;
+	chunk *free_list;
+	size_t allocated, max_chunks;
+
+	/* Per-worker codec state: slot i is touched only by worker i. */
+	unsigned nworkers;
+	struct libdeflate_compressor **gz;
+	ZSTD_CCtx **zs;
+
+	/* First error wins; err_mutex protects err. */
+	atomic_int failed;
+	pthread_mutex_t err_mutex;
+	strata_error err;
+
+	pthread_mutex_t progress_mutex;
+	uint64_t progress_bytes; /* under progress_mutex */
+} build;
+
+typedef struct layer_job {
+	build *b;
+	const strata_layer_source *src;
+	strata_layer_result *res;
+	size_t index;
+	const char *blob_dir;
+	char *tmp_path;
+	int fd;
+
+	/* Producer-private. */
+	chunk *cur;
+	uint64_t next_seq;
+	EVP_MD_CTX *tar_md;
+	uint64_t tar_size;
+
+	/* Sink state, under sink_mutex. */
+	pthread_mutex_t sink_mutex;
+	chunk *pending; /* sorted by seq */
+	uint64_t sink_seq;
+	bool draining;
+	EVP_MD_CTX *blob_md; /* touched only by the drainer */
+	uint64_t blob_size;  /* touched only by the drainer */
+} layer_job;
+
+const char *strata_compress_media_type(strata_compress c)
+{
+	switch (c) {
+	case STRATA_COMPRESS_GZIP:
+		return "application/vnd.oci.image.layer.v1.tar+gzip";
+	case STRATA_COMPRESS_ZSTD:
+		return "application/vnd.oci.image.layer.v1.tar+zstd";
+	case STRATA_COMPRESS_NONE:
+		return "application/vnd.oci.image.layer.v1.tar";
+	}
+	return NULL;
+}
+
+static void fail(build *b, strata_error *e)
+{
+	pthread_mutex_lock(&b->err_mutex);
+	if (!atomic_load(&b->failed)) {
+		b->err.code = e->code;
+		b->err.msg = e->msg;
+		e->msg = NULL;
+		atomic_store(&b->failed, 1);
+	}
+	pthread_mutex_unlock(&b->err_mutex);
+	strata_error_clear(e);
+}
+
+static bool stopped(build *b)
+{
+	return atomic_load_explicit(&b->failed, memory_order_relaxed) ||
+	       (b->o->cancel && *b->o->cancel);
+}
+
+/* ---------- budget ---------- */
+
+static chunk *chunk_acquire(build *b)
+{
+	pthread_mutex_lock(&b->budget_mutex);
+	for (;;) {
+		if (b->free_list != NULL) {
+			chunk *c = b->free_list;
+			b->free_list = c->next;
+			pthread_mutex_unlock(&b->budget_mutex);
+			return c;
+		}
+		if (b->allocated < b->max_chunks) {
+			b->allocated++;
+			pthread_mutex_unlock(&b->budget_mutex);
+			chunk *c = strata_xcalloc(1, sizeof *c);
+			c->in = strata_xmalloc(b->chunk_size);
+			c->out = b->o->compress == STRATA_COMPRESS_NONE ? NULL : strata_xmalloc(b->out_cap);
+			return c;
+		}
+		/* Budget spent: run a pending task (often one of our own
+		 * compress tasks) rather than idle this core. */
+		pthread_mutex_unlock(&b->budget_mutex);
+		bool ran = strata_pool_help(b->pool);
+		pthread_mutex_lock(&b->budget_mutex);
+		if (!ran && b->free_list == NULL) {
+			/* Every chunk in flight is being compressed elsewhere
+			 * or waits for one that is; a timed wait also lets us
+			 * look for stealable work again soon. */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&b->budget_cond, &b->budget_mutex, &ts);
+		}
+	}
+}
+
+static void chunk_release(build *b, chunk *c)
+{
+	pthread_mutex_lock(&b->budget_mutex);
+	c->next = b->free_list;
+	b->free_list = c;
+	pthread_cond_signal(&b->budget_cond);
+	pthread_mutex_unlock(&b->budget_mutex);
+}
+
+/* ---------- sink ---------- */
+
+static void sink_process(layer_job *j, chunk *c)
+{
+	build *b = j->b;
+	if (stopped(b))
+		return;
+	const unsigned char *data = c->out ? c->out : c->in;
+	size_t n = c->out ? c->out_len : c->in_len;
+	EVP_DigestUpdate(j->blob_md, data, n);
+	j->blob_size += n;
+	int r = strata_write_all(j->fd, data, n);
+	if (r < 0) {
+		strata_error e = STRATA_ERROR_INIT;
+		strata_error_set(&e, -r, "cannot write layer blob in '%s'", j->blob_dir);
+		fail(b, &e);
+		return;
+	}
+	if (b->o->progress) {
+		pthread_mutex_lock(&b->progress_mutex);
+		b->progress_bytes += c->in_len;
+		b->o->progress(b->o->progress_arg, b->progress_bytes);
+		pthread_mutex_unlock(&b->progress_mutex);
+	}
+}
+
+static void sink_put(layer_job *j, chunk *c)
+{
+	pthread_mutex_lock(&j->sink_mutex);
+	chunk **pp = &j->pending;
+	while (*pp != NULL && (*pp)->seq < c->seq)
+		pp = &(*pp)->next;
+	c->next = *pp;
+	*pp = c;
+	if (j->draining) {
+		pthread_mutex_unlock(&j->sink_mutex);
+		return;
+	}
+	j->draining = true;
+	while (j->pending != NULL && j->pending->seq == j->sink_seq) {
+		chunk *head = j->pending;
+		j->pending = head->next;
+		pthread_mutex_unlock(&j->sink_mutex);
+		sink_process(j, head);
+		chunk_release(j->b, head);
+		pthread_mutex_lock(&j->sink_mutex);
+		j->sink_seq++;
+	}
+	j->draining = false;
+	pthread_mutex_unlock(&j->sink_mutex);
+}
+
+/* ---------- compress ---------- */
+
+static void compress_task(void *arg)
+{
+	chunk *c = arg;
+	build *b = c->job->b;
+	if (!stopped(b) && b->o->compress != STRATA_COMPRESS_NONE) {
+		int w = strata_pool_worker_index(b->pool);
+		assert(w >= 0 && (unsigned)w < b->nworkers);
+		if (b->o->compress == STRATA_COMPRESS_GZIP) {
+			if (b->gz[w] == NULL && (b->gz[w] = libdeflate_alloc_compressor(b->o->level)) == NULL)
+				strata_oom();
+			c->out_len = libdeflate_gzip_compress(b->gz[w], c->in, c->in_len, c->out, b->out_cap);
+			assert(c->out_len > 0); /* out_cap is the bound */
+		} else {
+			if (b->zs[w] == NULL) {
+				if ((b->zs[w] = ZSTD_createCCtx()) == NULL)
+					strata_oom();
+				ZSTD_CCtx_setParameter(b->zs[w], ZSTD_c_compressionLevel, b->o->level);
+				ZSTD_CCtx_setParameter(b->zs[w], ZSTD_c_checksumFlag, 0);
+			}
+			size_t r = ZSTD_compress2(b->zs[w], c->out, b->out_cap, c->in, c->in_len);
+			if (ZSTD_isError(r)) {
+				strata_error e = STRATA_ERROR_INIT;
+				strata_error_set(&e, 0, "zstd: %s", ZSTD_getErrorName(r));
+				fail(b, &e);
+				r = 0;
+			}
+			c->out_len = r;
+		}
+	}
+	sink_put(c->job, c);
+}
+
+/* ---------- produce ---------- */
+
+static void submit(layer_job *j)
+{
+	chunk *c = j->cur;
+	j->cur = NULL;
+	c->job = j;
+	c->seq = j->next_seq++;
+	strata_pool_spawn(j->b->pool, &j->b->group, compress_task, c);
+}
+
+static int producer_sink(void *arg, const void *buf, size_t n, strata_error *err)
+{
+	layer_job *j = arg;
+	build *b = j->b;
+	if (stopped(b))
+		return strata_error_set(err, 0, "%s", b->o->cancel && *b->o->cancel ? "interrupted" : "stopped");
+	EVP_DigestUpdate(j->tar_md, buf, n);
+	j->tar_size += n;
+	const unsigned char *p = buf;
+	while (n > 0) {
+		/* A full chunk is submitted only when more bytes arrive, so the
+		 * last chunk is known at finish whatever the stream size. */
+		if (j->cur != NULL && j->cur->in_len == b->chunk_size)
+			submit(j);
+		if (j->cur == NULL) {
+			j->cur = chunk_acquire(b);
+			j->cur->in_len = 0;
+		}
+		size_t take = b->chunk_size - j->cur->in_len;
+		if (take > n)
+			take = n;
+		memcpy(j->cur->in + j->cur->in_len, p, take);
+		j->cur->in_len += take;
+		p += take;
+		n -= take;
+	}
+	return 0;
+}
+
+static int copy_tar_file(layer_job *j, const char *file, strata_error *err)
+{
+	cleanup_close int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return strata_error_set(err, errno, "cannot open '%s'", file);
+	unsigned char *buf = strata_xmalloc(1u << 20);
+	int r = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf, 1u << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = strata_error_set(err, errno, "cannot read '%s'", file);
+			break;
+		}
+		if (n == 0)
+			break;
+		if ((r = producer_sink(j, buf, (size_t)n, err)) < 0)
+			break;
+	}
+	free(buf);
+	return r;
+}
+
+static int produce(layer_job *j, strata_error *err)
+{
+	build *b = j->b;
+	const strata_layer_source *s = j->src;
+	if (s->tar_file != NULL)
+		return copy_tar_file(j, s->tar_file, err);
+
+	strata_tar *t = strata_tar_create(&b->o->tar, producer_sink, j);
+	strata_tar_set_cancel(t, b->o->cancel);
+	int r = 0;
+	if (s->synth != NULL) {
+		for (size_t i = 0; i < s->nsynth && r == 0; i++)
+			r = s->synth[i].target ? strata_tar_add_symlink(t, s->synth[i].name, s->synth[i].target, err)
+					       : strata_tar_add_dir(t, s->synth[i].name, 0755, err);
+	} else {
+		r = strata_tar_add_ancestors(t, b->o->store_dir, err);
+		for (size_t i = 0; i < s->nstore_paths && r == 0; i++)
+			r = strata_tar_add_tree(t, s->store_paths[i], err);
+	}
+	if (r == 0)
+		r = strata_tar_finish(t, err);
+	strata_tar_free(t);
+	return r;
+}
+
+static void producer_task(void *arg)
+{
+	layer_job *j = arg;
+	build *b = j->b;
+	strata_error err = STRATA_ERROR_INIT;
+	if (stopped(b))
+		return;
+	int r = produce(j, &err);
+	if (r < 0) {
+		fail(b, &err);
+		if (j->cur != NULL) {
+			chunk_release(b, j->cur);
+			j->cur = NULL;
+		}
+		return;
+	}
+	if (j->cur != NULL)
+		submit(j);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	EVP_DigestFinal_ex(j->tar_md, md, &len);
+	strata_hex(md, len, j->res->diff_id);
+	j->res->tar_size = j->tar_size;
+}
+
+/* ---------- driver ---------- */
+
+static int finalize_layer(layer_job *j, strata_error *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	EVP_DigestFinal_ex(j->blob_md, md, &len);
+	strata_hex(md, len, j->res->digest);
+	j->res->size = j->blob_size;
+	if (close(j->fd) < 0) {
+		j->fd = -1;
+		return strata_error_set(err, errno, "cannot write layer blob in '%s'", j->blob_dir);
+	}
+	j->fd = -1;
+	cleanup_free char *final = strata_xasprintf("%s/%s", j->blob_dir, j->res->digest);
+	if (rename(j->tmp_path, final) < 0)
+		return strata_error_set(err, errno, "cannot rename blob to '%s'", final);
+	return 0;
+}
+
+int strata_layers_build(strata_pool *pool, const strata_build_options *o, const char *blob_dir,
+			const strata_layer_source *sources, size_t n, strata_layer_result *results,
+			strata_error *err)
+{
+	build b = {.pool = pool, .o = o};
+	b.nworkers = strata_pool_threads(pool);
+	b.chunk_size = o->compress == STRATA_COMPRESS_ZSTD ? STRATA_CHUNK_ZSTD
+		       : o->compress == STRATA_COMPRESS_GZIP ? STRATA_CHUNK_GZIP
+							     : STRATA_CHUNK_NONE;
+	if (o->compress == STRATA_COMPRESS_GZIP) {
+		struct libdeflate_compressor *c = libdeflate_alloc_compressor(o->level);
+		if (c == NULL)
+			return strata_error_set(err, 0, "invalid gzip level %d", o->level);
+		b.out_cap = libdeflate_gzip_compress_bound(c, b.chunk_size);
+		libdeflate_free_compressor(c);
+	} else if (o->compress == STRATA_COMPRESS_ZSTD) {
+		b.out_cap = ZSTD_compressBound(b.chunk_size);
+	}
+	/* Enough chunks to keep every worker compressing while the sinks and
+	 * producers catch up; independent of image size. */
+	b.max_chunks = 3 * (size_t)b.nworkers + 2;
+	b.gz = strata_xcalloc(b.nworkers, sizeof *b.gz);
+	b.zs = strata_xcalloc(b.nworkers, sizeof *b.zs);
+	pthread_mutex_init(&b.budget_mutex, NULL);
+	pthread_cond_init(&b.budget_cond, NULL);
+	pthread_mutex_init(&b.err_mutex, NULL);
+	pthread_mutex_init(&b.progress_mutex, NULL);
+	atomic_init(&b.failed, 0);
+	atomic_init(&b.group.pending, 0);
+
+	layer_job *jobs = strata_xcalloc(n ? n : 1, sizeof *jobs);
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		layer_job *j = &jobs[i];
+		j->b = &b;
+		j->src = &sources[i];
+		j->res = &results[i];
+		j->index = i;
+		j->blob_dir = blob_dir;
+		j->fd = -1;
+		pthread_mutex_init(&j->sink_mutex, NULL);
+		j->tar_md = EVP_MD_CTX_new();
+		j->blob_md = EVP_MD_CTX_new();
+		if (j->tar_md == NULL || j->blob_md == NULL)
+			strata_oom();
+		EVP_DigestInit_ex(j->tar_md, EVP_sha256(), NULL);
+		EVP_DigestInit_ex(j->blob_md, EVP_sha256(), NULL);
+		j->tmp_path = strata_xasprintf("%s/.tmp-layer-%zu", blob_dir, i);
+		if (r == 0) {
+			j->fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+			if (j->fd < 0)
+				r = strata_error_set(err, errno, "cannot create '%s'", j->tmp_path);
+		}
+	}
+	if (r == 0) {
+		for (size_t i = 0; i < n; i++)
+			strata_pool_spawn(pool, &b.group, producer_task, &jobs[i]);
+		strata_pool_wait(pool, &b.group);
+		if (atomic_load(&b.failed)) {
+			strata_error_clear(err);
+			err->code = b.err.code;
+			err->msg = b.err.msg;
+			b.err.msg = NULL;
+			r = -1;
+		} else if (o->cancel && *o->cancel) {
+			r = strata_error_set(err, 0, "interrupted");
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		layer_job *j = &jobs[i];
+		if (r == 0)
+			r = finalize_layer(j, err);
+		if (j->fd >= 0)
+			close(j->fd);
+		if (r < 0)
+			unlink(j->tmp_path);
+		free(j->tmp_path);
+		EVP_MD_CTX_free(j->tar_md);
+		EVP_MD_CTX_free(j->blob_md);
+		pthread_mutex_destroy(&j->sink_mutex);
+		assert(j->pending == NULL);
+	}
+	free(jobs);
+	while (b.free_list != NULL) {
+		chunk *c = b.free_list;
+		b.free_list = c->next;
+		free(c->in);
+		free(c->out);
+		free(c);
+	}
+	for (unsigned i = 0; i < b.nworkers; i++) {
+		libdeflate_free_compressor(b.gz[i]);
+		ZSTD_freeCCtx(b.zs[i]);
+	}
+	free(b.gz);
+	free(b.zs);
+	strata_error_clear(&b.err);
+	pthread_mutex_destroy(&b.budget_mutex);
+	pthread_cond_destroy(&b.budget_cond);
+	pthread_mutex_destroy(&b.err_mutex);
+	pthread_mutex_destroy(&b.progress_mutex);
+	return r;
+}

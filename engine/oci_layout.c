@@ -1,0 +1,252 @@
+#define _GNU_SOURCE
+#include "oci_layout.h"
+#include "strata_util.h"
+#include "tar_stream.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct strata_layout {
+	char *target;
+	char *tmp_dir;  /* the layout being built */
+	char *blob_dir; /* tmp_dir/blobs/sha256 */
+	char *tmp_tar;  /* tarball format: the tar being written */
+	strata_layout_format format;
+	bool force;
+	bool committed;
+};
+
+void strata_sha256_hex(const void *data, size_t n, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
+	strata_hex(md, len, out);
+}
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int strata_remove_tree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) < 0 ? -errno : 0;
+	return nftw(path, rm_cb, 32, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
+}
+
+int strata_layout_create(const char *target, strata_layout_format format, bool force,
+			 strata_layout **out, strata_error *err)
+{
+	struct stat st;
+	if (lstat(target, &st) == 0 && !force)
+		return strata_error_set(err, 0, "output '%s' already exists (use --force to replace it)",
+					target);
+	cleanup_free char *copy1 = strata_xstrdup(target);
+	cleanup_free char *copy2 = strata_xstrdup(target);
+	const char *dir = dirname(copy1);
+	const char *base = basename(copy2);
+	if (strcmp(base, "/") == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return strata_error_set(err, 0, "invalid output path '%s'", target);
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return strata_error_set(err, errno ? errno : ENOTDIR, "output directory '%s'", dir);
+
+	strata_layout *l = strata_xcalloc(1, sizeof *l);
+	l->target = strata_xstrdup(target);
+	l->format = format;
+	l->force = force;
+	l->tmp_dir = strata_xasprintf("%s/.%s.strata-tmp-XXXXXX", dir, base);
+	if (mkdtemp(l->tmp_dir) == NULL) {
+		int e = errno;
+		free(l->tmp_dir);
+		l->tmp_dir = NULL;
+		strata_layout_free(l);
+		return strata_error_set(err, e, "cannot create a temporary directory in '%s'", dir);
+	}
+	/* mkdtemp makes 0700; a layout is meant to be shared. */
+	chmod(l->tmp_dir, 0755);
+	cleanup_free char *blobs = strata_xasprintf("%s/blobs", l->tmp_dir);
+	l->blob_dir = strata_xasprintf("%s/blobs/sha256", l->tmp_dir);
+	if (mkdir(blobs, 0755) < 0 || mkdir(l->blob_dir, 0755) < 0) {
+		int e = errno;
+		strata_layout_free(l);
+		return strata_error_set(err, e, "cannot create blobs directory in '%s'", dir);
+	}
+	*out = l;
+	return 0;
+}
+
+const char *strata_layout_blob_dir(const strata_layout *l)
+{
+	return l->blob_dir;
+}
+
+static int write_file(const char *path, const void *data, size_t n, strata_error *err)
+{
+	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return strata_error_set(err, errno, "cannot create '%s'", path);
+	int r = strata_write_all(fd, data, n);
+	if (r < 0)
+		return strata_error_set(err, -r, "cannot write '%s'", path);
+	if (close(strata_get_and_reset(&fd)) < 0)
+		return strata_error_set(err, errno, "cannot write '%s'", path);
+	return 0;
+}
+
+int strata_layout_put_blob(strata_layout *l, const void *data, size_t n, char *digest_ret,
+			   strata_error *err)
+{
+	strata_sha256_hex(data, n, digest_ret);
+	cleanup_free char *path = strata_xasprintf("%s/%s", l->blob_dir, digest_ret);
+	return write_file(path, data, n, err);
+}
+
+int strata_layout_put_file(strata_layout *l, const char *name, const void *data, size_t n,
+			   strata_error *err)
+{
+	cleanup_free char *path = strata_xasprintf("%s/%s", l->tmp_dir, name);
+	return write_file(path, data, n, err);
+}
+
+static int fd_sink(void *arg, const void *buf, size_t n, strata_error *err)
+{
+	int r = strata_write_all(*(int *)arg, buf, n);
+	return r < 0 ? strata_error_set(err, -r, "cannot write the output tarball") : 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The layout as one tar (skopeo's oci-archive): fixed order and metadata. */
+static int write_tarball(strata_layout *l, strata_error *err)
+{
+	cleanup_free char *copy = strata_xstrdup(l->target);
+	l->tmp_tar = strata_xasprintf("%s/.%s.strata-tmp-tar-XXXXXX", dirname(copy), basename(l->target));
+	int fd = mkstemp(l->tmp_tar);
+	if (fd < 0)
+		return strata_error_set(err, errno, "cannot create '%s'", l->tmp_tar);
+	fchmod(fd, 0644);
+	strata_tar_options o = {.mtime = 1, .uid = 0, .gid = 0, .uname = "root", .gname = "root"};
+	strata_tar *t = strata_tar_create(&o, fd_sink, &fd);
+	int r = strata_tar_add_dir(t, "blobs", 0755, err);
+	if (r == 0)
+		r = strata_tar_add_dir(t, "blobs/sha256", 0755, err);
+	DIR *d = r == 0 ? opendir(l->blob_dir) : NULL;
+	if (r == 0 && d == NULL)
+		r = strata_error_set(err, errno, "cannot open '%s'", l->blob_dir);
+	char **names = NULL;
+	size_t nn = 0;
+	if (d != NULL) {
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			names = strata_xrealloc(names, (nn + 1) * sizeof *names);
+			names[nn++] = strata_xstrdup(de->d_name);
+		}
+		closedir(d);
+		qsort(names, nn, sizeof *names, cmp_str);
+	}
+	for (size_t i = 0; i < nn && r == 0; i++) {
+		cleanup_free char *host = strata_xasprintf("%s/%s", l->blob_dir, names[i]);
+		cleanup_free char *name = strata_xasprintf("blobs/sha256/%s", names[i]);
+		struct stat st;
+		if (stat(host, &st) < 0)
+			r = strata_error_set(err, errno, "cannot stat '%s'", host);
+		else
+			r = strata_tar_add_file(t, name, 0644, host, (uint64_t)st.st_size, err);
+	}
+	for (size_t i = 0; i < nn; i++)
+		free(names[i]);
+	free(names);
+	static const char *const top[] = {"index.json", "oci-layout"};
+	for (size_t i = 0; i < 2 && r == 0; i++) {
+		cleanup_free char *host = strata_xasprintf("%s/%s", l->tmp_dir, top[i]);
+		struct stat st;
+		if (stat(host, &st) < 0)
+			r = strata_error_set(err, errno, "cannot stat '%s'", host);
+		else
+			r = strata_tar_add_file(t, top[i], 0644, host, (uint64_t)st.st_size, err);
+	}
+	if (r == 0)
+		r = strata_tar_finish(t, err);
+	strata_tar_free(t);
+	if (close(fd) < 0 && r == 0)
+		r = strata_error_set(err, errno, "cannot write '%s'", l->tmp_tar);
+	return r;
+}
+
+int strata_layout_commit(strata_layout *l, strata_error *err)
+{
+	const char *src = l->tmp_dir;
+	if (l->format == STRATA_FORMAT_TARBALL) {
+		int r = write_tarball(l, err);
+		if (r < 0)
+			return r;
+		src = l->tmp_tar;
+	}
+	struct stat st;
+	cleanup_free char *old = NULL;
+	if (lstat(l->target, &st) == 0) {
+		if (!l->force)
+			return strata_error_set(err, 0, "output '%s' appeared during the build", l->target);
+		/* Move the old output aside first so the target is never half
+		 * one and half the other. */
+		old = strata_xasprintf("%s.strata-old-%ld", l->target, (long)getpid());
+		if (rename(l->target, old) < 0)
+			return strata_error_set(err, errno, "cannot replace '%s'", l->target);
+	}
+	if (rename(src, l->target) < 0) {
+		int e = errno;
+		if (old)
+			rename(old, l->target);
+		return strata_error_set(err, e, "cannot rename the output to '%s'", l->target);
+	}
+	if (old)
+		strata_remove_tree(old);
+	l->committed = true;
+	if (l->format == STRATA_FORMAT_TARBALL)
+		strata_remove_tree(l->tmp_dir);
+	return 0;
+}
+
+void strata_layout_abort(strata_layout *l)
+{
+	if (l == NULL || l->committed)
+		return;
+	if (l->tmp_dir)
+		strata_remove_tree(l->tmp_dir);
+	if (l->tmp_tar)
+		unlink(l->tmp_tar);
+	l->committed = true; /* nothing left to remove */
+}
+
+void strata_layout_free(strata_layout *l)
+{
+	if (l == NULL)
+		return;
+	strata_layout_abort(l);
+	free(l->target);
+	free(l->tmp_dir);
+	free(l->blob_dir);
+	free(l->tmp_tar);
+	free(l);
+}

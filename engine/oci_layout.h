@@ -1,0 +1,51 @@
+/* strata_layout: an OCI image layout being written, atomically.
+ *
+ * create makes a hidden temporary directory beside the target (same
+ * filesystem, so the final rename is atomic) holding blobs/sha256/; blobs and
+ * the index are written into it; commit renames it to the target (or, for
+ * the tarball format, writes the layout as one tar beside the target and
+ * renames that). abort, or free without commit, removes every temporary
+ * file: a failed build leaves nothing at the target and nothing beside it.
+ *
+ * Threads: one thread at a time; blob_dir may be handed to other threads
+ * for writing blobs while the owner waits. */
+#ifndef STRATA_OCI_LAYOUT_H
+#define STRATA_OCI_LAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strata_error.h"
+
+typedef struct strata_layout strata_layout;
+
+typedef enum strata_layout_format {
+	STRATA_FORMAT_DIRECTORY,
+	STRATA_FORMAT_TARBALL,
+} strata_layout_format;
+
+/* Fails if target exists (unless force) or its parent is missing. */
+int strata_layout_create(const char *target, strata_layout_format format, bool force,
+			 strata_layout **out, strata_error *err);
+/* Absolute or relative path of blobs/sha256 inside the temporary layout. */
+const char *strata_layout_blob_dir(const strata_layout *l);
+/* Writes bytes as a blob; digest_ret receives the sha256 hex (65 bytes). */
+int strata_layout_put_blob(strata_layout *l, const void *data, size_t n, char *digest_ret,
+			   strata_error *err);
+/* Writes a top-level file (index.json, oci-layout). */
+int strata_layout_put_file(strata_layout *l, const char *name, const void *data, size_t n,
+			   strata_error *err);
+int strata_layout_commit(strata_layout *l, strata_error *err);
+/* Removes the temporary output. Safe to call from a signal handler path
+ * only through strata_layout_free's caller; idempotent. */
+void strata_layout_abort(strata_layout *l);
+void strata_layout_free(strata_layout *l); /* aborts if not committed; accepts NULL */
+
+/* Removes a directory tree (no symlink is followed). 0 or -errno. */
+int strata_remove_tree(const char *path);
+
+/* sha256 hex of a buffer. */
+void strata_sha256_hex(const void *data, size_t n, char out[65]);
+
+#endif

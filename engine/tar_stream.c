@@ -1,0 +1,214 @@
+#define _GNU_SOURCE
+#include "tar_stream.h"
+#include "fs_walk.h"
+#include "strata_util.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define COPY_BUF (1u << 20)
+
+struct strata_tar {
+	struct archive *a;
+	strata_tar_options o;
+	char *uname, *gname;
+	strata_tar_sink_fn sink;
+	void *sink_arg;
+	strata_error *sink_err; /* where the sink reports, during a write call */
+	int sink_failed;
+	unsigned char *buf;
+	const volatile int *cancel;
+	char *name_buf;
+	size_t name_cap;
+};
+
+static la_ssize_t write_cb(struct archive *a, void *arg, const void *buf, size_t n)
+{
+	(void)a;
+	strata_tar *t = arg;
+	if (t->sink(t->sink_arg, buf, n, t->sink_err) < 0) {
+		t->sink_failed = 1;
+		return -1;
+	}
+	return (la_ssize_t)n;
+}
+
+strata_tar *strata_tar_create(const strata_tar_options *o, strata_tar_sink_fn sink, void *arg)
+{
+	strata_tar *t = strata_xcalloc(1, sizeof *t);
+	t->o = *o;
+	t->uname = strata_xstrdup(o->uname ? o->uname : "root");
+	t->gname = strata_xstrdup(o->gname ? o->gname : "root");
+	t->sink = sink;
+	t->sink_arg = arg;
+	t->buf = strata_xmalloc(COPY_BUF);
+	t->a = archive_write_new();
+	if (t->a == NULL)
+		strata_oom();
+	archive_write_set_format_pax_restricted(t->a);
+	archive_write_set_format_option(t->a, "pax", "hdrcharset", "BINARY");
+	archive_write_set_bytes_per_block(t->a, 10240);
+	if (archive_write_open2(t->a, t, NULL, write_cb, NULL, NULL) != ARCHIVE_OK)
+		strata_oom();
+	return t;
+}
+
+void strata_tar_free(strata_tar *t)
+{
+	if (t == NULL)
+		return;
+	/* Marks the archive fatal so free does not write a trailer. */
+	archive_write_fail(t->a);
+	archive_write_free(t->a);
+	free(t->uname);
+	free(t->gname);
+	free(t->buf);
+	free(t->name_buf);
+	free(t);
+}
+
+void strata_tar_set_cancel(strata_tar *t, const volatile int *flag)
+{
+	t->cancel = flag;
+}
+
+static int archive_fail(strata_tar *t, const char *what, const char *name, strata_error *err)
+{
+	if (t->sink_failed)
+		return -1; /* err already holds the sink's reason */
+	return strata_error_set(err, 0, "tar: %s '%s': %s", what, name,
+				archive_error_string(t->a) ? archive_error_string(t->a) : "failed");
+}
+
+static struct archive_entry *new_entry(strata_tar *t, const char *name, mode_t type, mode_t perm)
+{
+	struct archive_entry *e = archive_entry_new2(t->a);
+	if (e == NULL)
+		strata_oom();
+	archive_entry_copy_pathname(e, name);
+	archive_entry_set_filetype(e, type);
+	archive_entry_set_perm(e, perm & 07777);
+	archive_entry_set_uid(e, t->o.uid);
+	archive_entry_set_gid(e, t->o.gid);
+	archive_entry_copy_uname(e, t->uname);
+	archive_entry_copy_gname(e, t->gname);
+	archive_entry_set_mtime(e, t->o.mtime, 0);
+	return e;
+}
+
+static int write_header(strata_tar *t, struct archive_entry *e, const char *name, strata_error *err)
+{
+	t->sink_err = err;
+	int r = archive_write_header(t->a, e);
+	archive_entry_free(e);
+	if (r != ARCHIVE_OK)
+		return archive_fail(t, "cannot write header for", name, err);
+	return 0;
+}
+
+int strata_tar_add_dir(strata_tar *t, const char *name, mode_t mode, strata_error *err)
+{
+	size_t l = strlen(name);
+	if (l + 2 > t->name_cap) {
+		t->name_cap = 2 * (l + 2);
+		t->name_buf = strata_xrealloc(t->name_buf, t->name_cap);
+	}
+	memcpy(t->name_buf, name, l);
+	t->name_buf[l] = '/';
+	t->name_buf[l + 1] = '\0';
+	return write_header(t, new_entry(t, t->name_buf, AE_IFDIR, mode), name, err);
+}
+
+int strata_tar_add_symlink(strata_tar *t, const char *name, const char *target, strata_error *err)
+{
+	struct archive_entry *e = new_entry(t, name, AE_IFLNK, 0777);
+	archive_entry_copy_symlink(e, target);
+	return write_header(t, e, name, err);
+}
+
+int strata_tar_add_file(strata_tar *t, const char *name, mode_t mode, const char *host_path,
+			uint64_t size, strata_error *err)
+{
+	cleanup_close int fd = open(host_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return strata_error_set(err, errno, "cannot open '%s'", host_path);
+	struct archive_entry *e = new_entry(t, name, AE_IFREG, mode);
+	archive_entry_set_size(e, (la_int64_t)size);
+	int r = write_header(t, e, name, err);
+	if (r < 0)
+		return r;
+	if (size > 0)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	uint64_t done = 0;
+	for (;;) {
+		if (t->cancel && *t->cancel)
+			return strata_error_set(err, 0, "interrupted");
+		ssize_t n = read(fd, t->buf, COPY_BUF);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return strata_error_set(err, errno, "cannot read '%s'", host_path);
+		}
+		if (n == 0)
+			break;
+		if (done + (uint64_t)n > size)
+			return strata_error_set(err, 0, "'%s' grew while it was read (expected %llu bytes)",
+						host_path, (unsigned long long)size);
+		t->sink_err = err;
+		la_ssize_t w = archive_write_data(t->a, t->buf, (size_t)n);
+		if (w != n)
+			return archive_fail(t, "cannot write data of", name, err);
+		done += (uint64_t)n;
+	}
+	if (done != size)
+		return strata_error_set(err, 0, "'%s' shrank while it was read (%llu of %llu bytes)",
+					host_path, (unsigned long long)done, (unsigned long long)size);
+	return 0;
+}
+
+int strata_tar_add_ancestors(strata_tar *t, const char *store_dir, strata_error *err)
+{
+	cleanup_free char *dir = strata_xstrdup(store_dir + (store_dir[0] == '/'));
+	for (char *p = dir;; p++) {
+		if (*p == '/' || *p == '\0') {
+			char saved = *p;
+			*p = '\0';
+			int r = strata_tar_add_dir(t, dir, 0755, err);
+			if (r < 0)
+				return r;
+			*p = saved;
+			if (saved == '\0')
+				break;
+		}
+	}
+	return 0;
+}
+
+static int tree_visit(void *arg, const strata_fs_entry *e, strata_error *err)
+{
+	strata_tar *t = arg;
+	const char *name = e->path + (e->path[0] == '/');
+	if (S_ISDIR(e->st.st_mode))
+		return strata_tar_add_dir(t, name, e->st.st_mode, err);
+	if (S_ISLNK(e->st.st_mode))
+		return strata_tar_add_symlink(t, name, e->link_target, err);
+	return strata_tar_add_file(t, name, e->st.st_mode, e->path, (uint64_t)e->st.st_size, err);
+}
+
+int strata_tar_add_tree(strata_tar *t, const char *host_path, strata_error *err)
+{
+	return strata_fs_walk(host_path, tree_visit, t, err);
+}
+
+int strata_tar_finish(strata_tar *t, strata_error *err)
+{
+	t->sink_err = err;
+	if (archive_write_close(t->a) != ARCHIVE_OK)
+		return archive_fail(t, "cannot finish", "archive", err);
+	return 0;
+}

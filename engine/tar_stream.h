@@ -1,0 +1,53 @@
+/* strata_tar: writes a layer tar (libarchive, pax-restricted: plain ustar
+ * headers, pax records only where a field overflows) into a byte sink.
+ *
+ * Entries are normalised for reproducibility: names relative ("nix/store/..."),
+ * directories with a trailing '/', mode = permission bits from lstat (incl.
+ * setuid/setgid/sticky), uid/gid/uname/gname and mtime from the options, no
+ * atime/ctime/xattrs, hardlinks written as regular files, symlinks kept.
+ * pax hdrcharset is BINARY so names are never re-encoded (locale-proof).
+ * The archive is padded to a 10240-byte record, as Python's tarfile does.
+ *
+ * Threads: one writer per thread; different writers run concurrently. */
+#ifndef STRATA_TAR_STREAM_H
+#define STRATA_TAR_STREAM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "strata_error.h"
+
+typedef struct strata_tar_options {
+	int64_t mtime;
+	int64_t uid, gid;
+	const char *uname, *gname; /* copied at create */
+} strata_tar_options;
+
+/* Receives the tar bytes in order. Returns 0, or negative with err filled
+ * (which aborts the archive). */
+typedef int (*strata_tar_sink_fn)(void *arg, const void *buf, size_t n, strata_error *err);
+
+typedef struct strata_tar strata_tar;
+
+strata_tar *strata_tar_create(const strata_tar_options *o, strata_tar_sink_fn sink, void *arg);
+void strata_tar_free(strata_tar *t); /* accepts NULL; no trailer written */
+
+/* name: relative path without leading '/' and without trailing '/'. */
+int strata_tar_add_dir(strata_tar *t, const char *name, mode_t mode, strata_error *err);
+int strata_tar_add_symlink(strata_tar *t, const char *name, const char *target, strata_error *err);
+/* Copies host_path's bytes; fails if the file does not hold exactly `size`
+ * bytes while it is read (a file changing under us must not yield a tar
+ * with a wrong size). */
+int strata_tar_add_file(strata_tar *t, const char *name, mode_t mode, const char *host_path,
+			uint64_t size, strata_error *err);
+/* Each ancestor of store_dir as a directory (mode 0755): "nix/", "nix/store/". */
+int strata_tar_add_ancestors(strata_tar *t, const char *store_dir, strata_error *err);
+/* A whole store path, walked in pathlib order (fs_walk.h). */
+int strata_tar_add_tree(strata_tar *t, const char *host_path, strata_error *err);
+/* Writes the end-of-archive blocks and padding. */
+int strata_tar_finish(strata_tar *t, strata_error *err);
+
+/* Set by the sink's owner to make long file copies stop early (SIGINT). */
+void strata_tar_set_cancel(strata_tar *t, const volatile int *flag);
+
+#endif
