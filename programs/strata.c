@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,6 +316,10 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return usage_error(NULL, "%s", "missing command");
 	install_signals();
+	/* libarchive encodes tar names through LC_CTYPE: pin it so the layer
+	 * bytes never depend on the user's locale. */
+	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
+		setlocale(LC_CTYPE, "C");
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
 		fputs(main_help, stdout);
