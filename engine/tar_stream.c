@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define COPY_BUF (1u << 20)
@@ -145,30 +146,58 @@ int strata_tar_add_file(strata_tar *t, const char *name, mode_t mode, const char
 		return r;
 	if (size > 0)
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	uint64_t done = 0;
-	for (;;) {
+	/* Holes (SEEK_DATA/SEEK_HOLE) are fed as zeros from memory instead of
+	 * being read: the kernel would zero-fill and copy every page. */
+	static const unsigned char zeros[1u << 16];
+	uint64_t off = 0;
+	while (off < size) {
 		if (t->cancel && *t->cancel)
 			return strata_error_set(err, 0, "interrupted");
-		ssize_t n = read(fd, t->buf, COPY_BUF);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return strata_error_set(err, errno, "cannot read '%s'", host_path);
+		off_t data = lseek(fd, (off_t)off, SEEK_DATA);
+		if (data < 0)
+			data = errno == ENXIO ? (off_t)size : (off_t)off; /* ENXIO: a hole to EOF */
+		if ((uint64_t)data > size)
+			data = (off_t)size;
+		while (off < (uint64_t)data) {
+			size_t n = (uint64_t)data - off > sizeof zeros ? sizeof zeros : (size_t)((uint64_t)data - off);
+			t->sink_err = err;
+			if (archive_write_data(t->a, zeros, n) != (la_ssize_t)n)
+				return archive_fail(t, "cannot write data of", name, err);
+			off += n;
 		}
-		if (n == 0)
+		if (off >= size)
 			break;
-		if (done + (uint64_t)n > size)
-			return strata_error_set(err, 0, "'%s' grew while it was read (expected %llu bytes)",
-						host_path, (unsigned long long)size);
-		t->sink_err = err;
-		la_ssize_t w = archive_write_data(t->a, t->buf, (size_t)n);
-		if (w != n)
-			return archive_fail(t, "cannot write data of", name, err);
-		done += (uint64_t)n;
+		off_t hole = lseek(fd, (off_t)off, SEEK_HOLE);
+		uint64_t end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
+		if (end <= off)
+			end = size;
+		while (off < end) {
+			size_t want = end - off > COPY_BUF ? COPY_BUF : (size_t)(end - off);
+			ssize_t n = pread(fd, t->buf, want, (off_t)off);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return strata_error_set(err, errno, "cannot read '%s'", host_path);
+			}
+			if (n == 0)
+				return strata_error_set(err, 0, "'%s' shrank while it was read (%llu of %llu bytes)",
+							host_path, (unsigned long long)off, (unsigned long long)size);
+			t->sink_err = err;
+			if (archive_write_data(t->a, t->buf, (size_t)n) != n)
+				return archive_fail(t, "cannot write data of", name, err);
+			off += (uint64_t)n;
+		}
 	}
-	if (done != size)
-		return strata_error_set(err, 0, "'%s' shrank while it was read (%llu of %llu bytes)",
-					host_path, (unsigned long long)done, (unsigned long long)size);
+	/* One more byte past the size recorded in the header means it grew. */
+	unsigned char probe;
+	ssize_t extra = pread(fd, &probe, 1, (off_t)size);
+	if (extra > 0)
+		return strata_error_set(err, 0, "'%s' grew while it was read (expected %llu bytes)", host_path,
+					(unsigned long long)size);
+	struct stat now;
+	if (fstat(fd, &now) == 0 && (uint64_t)now.st_size != size)
+		return strata_error_set(err, 0, "'%s' changed size while it was read (%llu, now %llu bytes)",
+					host_path, (unsigned long long)size, (unsigned long long)now.st_size);
 	return 0;
 }
 
