@@ -22,6 +22,7 @@ struct strata_tar {
 	void *sink_arg;
 	strata_error *sink_err; /* where the sink reports, during a write call */
 	int sink_failed;
+	int discard; /* set by free: bytes written after this go nowhere */
 	unsigned char *buf;
 	const volatile int *cancel;
 	char *name_buf;
@@ -32,6 +33,8 @@ static la_ssize_t write_cb(struct archive *a, void *arg, const void *buf, size_t
 {
 	(void)a;
 	strata_tar *t = arg;
+	if (t->discard)
+		return (la_ssize_t)n;
 	if (t->sink(t->sink_arg, buf, n, t->sink_err) < 0) {
 		t->sink_failed = 1;
 		return -1;
@@ -62,8 +65,11 @@ void strata_tar_free(strata_tar *t)
 {
 	if (t == NULL)
 		return;
-	/* Marks the archive fatal so free does not write a trailer. */
-	archive_write_fail(t->a);
+	/* Close even after a failure: libarchive frees its block buffer only
+	 * in close (free skips close in the FATAL state and leaks it). Whatever
+	 * close still writes (a trailer) is discarded, never sent to the sink. */
+	t->discard = 1;
+	archive_write_close(t->a);
 	archive_write_free(t->a);
 	free(t->uname);
 	free(t->gname);
