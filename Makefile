@@ -53,7 +53,7 @@ PROG_OBJ   := $(PROG_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIB_A      := $(BUILD)/libstrata.a
 STRATA     := $(BUILD)/strata
-BENCH_BIN  := $(BUILD)/bench/bench_pool $(BUILD)/bench/deflate_limit
+BENCH_BIN  := $(BUILD)/bench/bench_pool $(BUILD)/bench/deflate_limit $(BUILD)/bench/runstat
 
 .PHONY: all check check-asan check-tsan bench bench-quick demo install clean setup unit
 all: $(STRATA)

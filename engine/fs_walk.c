@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,15 +42,18 @@ static void free_names(char **names, size_t n)
 	free(names);
 }
 
-static int walk_at(walker *w, size_t len, const char *name, int depth, strata_error *err)
+/* dir_fd/rel: how to reach the entry without walking the whole path again
+ * (a lookup per component per syscall dominated many-small-file trees). */
+static int walk_at(walker *w, int dir_fd, const char *rel, size_t len, const char *name, int depth,
+		   strata_error *err)
 {
-	strata_fs_entry e = {.path = w->path, .name = name, .depth = depth};
-	if (lstat(w->path, &e.st) < 0)
+	strata_fs_entry e = {.path = w->path, .name = name, .depth = depth, .dir_fd = dir_fd};
+	if (fstatat(dir_fd, rel, &e.st, AT_SYMLINK_NOFOLLOW) < 0)
 		return strata_error_set(err, errno, "cannot stat '%s'", w->path);
 
 	char target[PATH_MAX + 1];
 	if (S_ISLNK(e.st.st_mode)) {
-		ssize_t n = readlink(w->path, target, PATH_MAX);
+		ssize_t n = readlinkat(dir_fd, rel, target, PATH_MAX);
 		if (n < 0)
 			return strata_error_set(err, errno, "cannot read symlink '%s'", w->path);
 		target[n] = '\0';
@@ -62,9 +66,14 @@ static int walk_at(walker *w, size_t len, const char *name, int depth, strata_er
 	if (r < 0 || !S_ISDIR(e.st.st_mode))
 		return r;
 
-	DIR *d = opendir(w->path);
-	if (d == NULL)
-		return strata_error_set(err, errno, "cannot open directory '%s'", w->path);
+	int fd = openat(dir_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (d == NULL) {
+		int e2 = errno;
+		if (fd >= 0)
+			close(fd);
+		return strata_error_set(err, e2, "cannot open directory '%s'", w->path);
+	}
 	size_t n = 0, cap = 16;
 	char **names = strata_xmalloc(cap * sizeof *names);
 	struct dirent *de;
@@ -79,11 +88,12 @@ static int walk_at(walker *w, size_t len, const char *name, int depth, strata_er
 		names[n++] = strata_xstrdup(de->d_name);
 	}
 	int saved = errno;
-	closedir(d);
 	if (saved != 0) {
+		closedir(d);
 		free_names(names, n);
 		return strata_error_set(err, saved, "cannot read directory '%s'", w->path);
 	}
+	int dfd = dirfd(d);
 	/* readdir order depends on the filesystem; the tar must not. */
 	qsort(names, n, sizeof *names, cmp_name);
 	for (size_t i = 0; i < n && r == 0; i++) {
@@ -94,9 +104,10 @@ static int walk_at(walker *w, size_t len, const char *name, int depth, strata_er
 		}
 		w->path[len] = '/';
 		memcpy(w->path + len + 1, names[i], nl + 1);
-		r = walk_at(w, len + 1 + nl, w->path + len + 1, depth + 1, err);
+		r = walk_at(w, dfd, names[i], len + 1 + nl, w->path + len + 1, depth + 1, err);
 		w->path[len] = '\0';
 	}
+	closedir(d);
 	free_names(names, n);
 	return r;
 }
@@ -112,7 +123,8 @@ int strata_fs_walk(const char *root, strata_fs_visit_fn visit, void *arg, strata
 	memcpy(w.path, root, len);
 	w.path[len] = '\0';
 	const char *slash = strrchr(w.path, '/');
-	int r = walk_at(&w, len, slash ? slash + 1 : w.path, 0, err);
+	cleanup_free char *rootpath = strata_xstrdup(w.path);
+	int r = walk_at(&w, AT_FDCWD, rootpath, len, slash ? slash + 1 : w.path, 0, err);
 	free(w.path);
 	return r;
 }

@@ -23,6 +23,8 @@ typedef struct strata_fs_entry {
 	const char *link_target; /* symlinks only, else NULL */
 	struct stat st;          /* lstat */
 	int depth;               /* 0 for the root */
+	int dir_fd;              /* the parent directory, for openat(dir_fd, name);
+				  * AT_FDCWD for the root (then open path) */
 } strata_fs_entry;
 
 /* Returns 0 to go on, or a negative value (with err filled) to stop. The

@@ -135,6 +135,15 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int add_layout_file(strata_tar *t, const char *name, const char *host, strata_error *err)
+{
+	struct stat st;
+	if (stat(host, &st) < 0)
+		return strata_error_set(err, errno, "cannot stat '%s'", host);
+	st.st_mode = 0644;
+	return strata_tar_add_file(t, name, AT_FDCWD, host, host, &st, err);
+}
+
 /* The layout as one tar (skopeo's oci-archive): fixed order and metadata. */
 static int write_tarball(strata_layout *l, strata_error *err)
 {
@@ -168,11 +177,7 @@ static int write_tarball(strata_layout *l, strata_error *err)
 	for (size_t i = 0; i < nn && r == 0; i++) {
 		cleanup_free char *host = strata_xasprintf("%s/%s", l->blob_dir, names[i]);
 		cleanup_free char *name = strata_xasprintf("blobs/sha256/%s", names[i]);
-		struct stat st;
-		if (stat(host, &st) < 0)
-			r = strata_error_set(err, errno, "cannot stat '%s'", host);
-		else
-			r = strata_tar_add_file(t, name, 0644, host, (uint64_t)st.st_size, err);
+		r = add_layout_file(t, name, host, err);
 	}
 	for (size_t i = 0; i < nn; i++)
 		free(names[i]);
@@ -180,11 +185,7 @@ static int write_tarball(strata_layout *l, strata_error *err)
 	static const char *const top[] = {"index.json", "oci-layout"};
 	for (size_t i = 0; i < 2 && r == 0; i++) {
 		cleanup_free char *host = strata_xasprintf("%s/%s", l->tmp_dir, top[i]);
-		struct stat st;
-		if (stat(host, &st) < 0)
-			r = strata_error_set(err, errno, "cannot stat '%s'", host);
-		else
-			r = strata_tar_add_file(t, top[i], 0644, host, (uint64_t)st.st_size, err);
+		r = add_layout_file(t, top[i], host, err);
 	}
 	if (r == 0)
 		r = strata_tar_finish(t, err);

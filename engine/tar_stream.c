@@ -6,6 +6,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,23 +140,34 @@ int strata_tar_add_symlink(strata_tar *t, const char *name, const char *target, 
 	return write_header(t, e, name, err);
 }
 
-int strata_tar_add_file(strata_tar *t, const char *name, mode_t mode, const char *host_path,
-			uint64_t size, strata_error *err)
+static int write_data(strata_tar *t, const void *buf, size_t n, const char *name, strata_error *err)
 {
-	cleanup_close int fd = open(host_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return strata_error_set(err, errno, "cannot open '%s'", host_path);
-	struct archive_entry *e = new_entry(t, name, AE_IFREG, mode);
-	archive_entry_set_size(e, (la_int64_t)size);
-	int r = write_header(t, e, name, err);
-	if (r < 0)
-		return r;
-	if (size > 0)
-		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	/* Holes (SEEK_DATA/SEEK_HOLE) are fed as zeros from memory instead of
-	 * being read: the kernel would zero-fill and copy every page. */
+	t->sink_err = err;
+	if (archive_write_data(t->a, buf, n) != (la_ssize_t)n)
+		return archive_fail(t, "cannot write data of", name, err);
+	return 0;
+}
+
+static int grew(const char *host_path, uint64_t size, strata_error *err)
+{
+	return strata_error_set(err, 0, "'%s' grew while it was read (expected %llu bytes)", host_path,
+				(unsigned long long)size);
+}
+
+static int shrank(const char *host_path, uint64_t got, uint64_t size, strata_error *err)
+{
+	return strata_error_set(err, 0, "'%s' shrank while it was read (%llu of %llu bytes)", host_path,
+				(unsigned long long)got, (unsigned long long)size);
+}
+
+/* Copies a sparse file: holes (SEEK_DATA/SEEK_HOLE) are fed as zeros from
+ * memory instead of being read, which would zero-fill and copy every page. */
+static int copy_sparse(strata_tar *t, int fd, const char *name, const char *host_path, uint64_t size,
+		       strata_error *err)
+{
 	static const unsigned char zeros[1u << 16];
 	uint64_t off = 0;
+	int r;
 	while (off < size) {
 		if (t->cancel && *t->cancel)
 			return strata_error_set(err, 0, "interrupted");
@@ -166,9 +178,8 @@ int strata_tar_add_file(strata_tar *t, const char *name, mode_t mode, const char
 			data = (off_t)size;
 		while (off < (uint64_t)data) {
 			size_t n = (uint64_t)data - off > sizeof zeros ? sizeof zeros : (size_t)((uint64_t)data - off);
-			t->sink_err = err;
-			if (archive_write_data(t->a, zeros, n) != (la_ssize_t)n)
-				return archive_fail(t, "cannot write data of", name, err);
+			if ((r = write_data(t, zeros, n, name, err)) < 0)
+				return r;
 			off += n;
 		}
 		if (off >= size)
@@ -180,31 +191,69 @@ int strata_tar_add_file(strata_tar *t, const char *name, mode_t mode, const char
 		while (off < end) {
 			size_t want = end - off > COPY_BUF ? COPY_BUF : (size_t)(end - off);
 			ssize_t n = pread(fd, t->buf, want, (off_t)off);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
 				return strata_error_set(err, errno, "cannot read '%s'", host_path);
-			}
 			if (n == 0)
-				return strata_error_set(err, 0, "'%s' shrank while it was read (%llu of %llu bytes)",
-							host_path, (unsigned long long)off, (unsigned long long)size);
-			t->sink_err = err;
-			if (archive_write_data(t->a, t->buf, (size_t)n) != n)
-				return archive_fail(t, "cannot write data of", name, err);
+				return shrank(host_path, off, size, err);
+			if ((r = write_data(t, t->buf, (size_t)n, name, err)) < 0)
+				return r;
 			off += (uint64_t)n;
 		}
 	}
-	/* One more byte past the size recorded in the header means it grew. */
 	unsigned char probe;
-	ssize_t extra = pread(fd, &probe, 1, (off_t)size);
-	if (extra > 0)
-		return strata_error_set(err, 0, "'%s' grew while it was read (expected %llu bytes)", host_path,
-					(unsigned long long)size);
-	struct stat now;
-	if (fstat(fd, &now) == 0 && (uint64_t)now.st_size != size)
-		return strata_error_set(err, 0, "'%s' changed size while it was read (%llu, now %llu bytes)",
-					host_path, (unsigned long long)size, (unsigned long long)now.st_size);
+	if (pread(fd, &probe, 1, (off_t)size) > 0)
+		return grew(host_path, size, err);
 	return 0;
+}
+
+/* Copies a dense file with plain reads. Asking for one byte more than the
+ * size makes the last read also tell whether the file grew: a small file
+ * costs a single read. */
+static int copy_dense(strata_tar *t, int fd, const char *name, const char *host_path, uint64_t size,
+		      strata_error *err)
+{
+	uint64_t off = 0;
+	for (;;) {
+		if (t->cancel && *t->cancel)
+			return strata_error_set(err, 0, "interrupted");
+		uint64_t left = size - off + 1;
+		size_t want = left > COPY_BUF ? COPY_BUF : (size_t)left;
+		ssize_t n = read(fd, t->buf, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return strata_error_set(err, errno, "cannot read '%s'", host_path);
+		if (n == 0)
+			return off == size ? 0 : shrank(host_path, off, size, err);
+		if (off + (uint64_t)n > size)
+			return grew(host_path, size, err);
+		int r = write_data(t, t->buf, (size_t)n, name, err);
+		if (r < 0)
+			return r;
+		off += (uint64_t)n;
+	}
+}
+
+int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char *rel,
+			   const char *host_path, const struct stat *st, strata_error *err)
+{
+	cleanup_close int fd = openat(dir_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return strata_error_set(err, errno, "cannot open '%s'", host_path);
+	uint64_t size = (uint64_t)st->st_size;
+	struct archive_entry *e = new_entry(t, name, AE_IFREG, st->st_mode);
+	archive_entry_set_size(e, (la_int64_t)size);
+	int r = write_header(t, e, name, err);
+	if (r < 0)
+		return r;
+	if (size >= COPY_BUF)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	/* Fewer allocated blocks than bytes: there are holes worth skipping. */
+	bool sparse = (uint64_t)st->st_blocks * 512 < size;
+	return sparse ? copy_sparse(t, fd, name, host_path, size, err)
+		      : copy_dense(t, fd, name, host_path, size, err);
 }
 
 int strata_tar_add_ancestors(strata_tar *t, const char *store_dir, strata_error *err)
@@ -233,7 +282,8 @@ static int tree_visit(void *arg, const strata_fs_entry *e, strata_error *err)
 		return strata_tar_add_dir(t, name, e->st.st_mode, err);
 	if (S_ISLNK(e->st.st_mode))
 		return strata_tar_add_symlink(t, name, e->link_target, err);
-	return strata_tar_add_file(t, name, e->st.st_mode, e->path, (uint64_t)e->st.st_size, err);
+	return strata_tar_add_file(t, name, e->dir_fd, e->depth == 0 ? e->path : e->name, e->path, &e->st,
+				      err);
 }
 
 int strata_tar_add_tree(strata_tar *t, const char *host_path, strata_error *err)

@@ -13,6 +13,7 @@
 #define STRATA_TAR_STREAM_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "strata_error.h"
@@ -35,11 +36,14 @@ void strata_tar_free(strata_tar *t); /* accepts NULL; no trailer written */
 /* name: relative path without leading '/' and without trailing '/'. */
 int strata_tar_add_dir(strata_tar *t, const char *name, mode_t mode, strata_error *err);
 int strata_tar_add_symlink(strata_tar *t, const char *name, const char *target, strata_error *err);
-/* Copies host_path's bytes; fails if the file does not hold exactly `size`
- * bytes while it is read (a file changing under us must not yield a tar
- * with a wrong size). */
-int strata_tar_add_file(strata_tar *t, const char *name, mode_t mode, const char *host_path,
-			uint64_t size, strata_error *err);
+/* Copies the bytes of the file `rel` (opened relative to dir_fd, or
+ * AT_FDCWD) under tar name `name`. st is its lstat: st_size is the size
+ * recorded, and the copy fails if the file does not hold exactly that many
+ * bytes while it is read (a file changing under us must not yield a tar with
+ * a wrong size); st_blocks tells whether to look for holes. host_path names
+ * the file in errors. */
+int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char *rel,
+			   const char *host_path, const struct stat *st, strata_error *err);
 /* Each ancestor of store_dir as a directory (mode 0755): "nix/", "nix/store/". */
 int strata_tar_add_ancestors(strata_tar *t, const char *store_dir, strata_error *err);
 /* A whole store path, walked in pathlib order (fs_walk.h). */
