@@ -36,6 +36,11 @@ ifeq ($(SAN),asan)
   ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
   LDFLAGS += -fsanitize=address,undefined
 endif
+ifeq ($(SAN),fuzz)
+  CC := clang
+  ALL_CFLAGS += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=address,undefined
+endif
 ifeq ($(SAN),tsan)
   CC := clang
   ALL_CFLAGS += -O1 -fsanitize=thread -DSTRATA_SEQ_CST
@@ -51,11 +56,15 @@ SCHED_OBJ  := $(SCHED_SRC:%.c=$(BUILD)/%.o)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 PROG_OBJ   := $(PROG_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+FUZZ_SECONDS ?= 60
 LIB_A      := $(BUILD)/libstrata.a
 STRATA     := $(BUILD)/strata
 BENCH_BIN  := $(BUILD)/bench/bench_pool $(BUILD)/bench/deflate_limit $(BUILD)/bench/runstat
 
-.PHONY: all check check-asan check-tsan bench bench-quick demo install clean setup unit
+.PHONY: all check check-asan check-tsan bench bench-quick demo install clean setup unit fuzz
 all: $(STRATA)
 
 $(BUILD)/%.o: %.c
@@ -73,6 +82,16 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lcmocka
 
+# Fuzz targets as plain programs replaying their corpora (run by make check).
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c $(LIB_A) $(LIBS)
+
+# The same targets linked with libFuzzer (make fuzz, build-fuzz/).
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
@@ -80,7 +99,7 @@ $(BUILD)/bench/%: bench/%.c $(LIB_A)
 setup:
 	@scripts/setup
 
-unit: $(UNIT_BIN) $(STRATA)
+unit: $(UNIT_BIN) $(STRATA) $(FUZZ_REPLAY)
 
 # The suite: every unit test binary and every tests/cli/*.sh, one summary line.
 check: setup
@@ -97,6 +116,17 @@ check-tsan: setup
 	@$(MAKE) --no-print-directory BUILD=build-tsan SAN=tsan unit
 	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 STRATA_SANITIZER=tsan \
 	  tests/run build-tsan $(or $(CHECK_ONLY),test_deque test_pool build_basic determinism)
+
+# Runs every fuzz target for FUZZ_SECONDS on a copy of its corpus; new
+# crashes land in build-fuzz/ (keep them as regression seeds).
+fuzz: setup
+	@$(MAKE) --no-print-directory BUILD=build-fuzz SAN=fuzz $(FUZZ_NAMES:%=build-fuzz/fuzz/fuzz_%)
+	@for t in $(FUZZ_NAMES); do \
+	  mkdir -p build-fuzz/corpus-$$t && cp -n tests/fuzz/corpus/$$t/* build-fuzz/corpus-$$t/ ; \
+	  echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; \
+	  (cd build-fuzz && ./fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	     corpus-$$t ../tests/fuzz/corpus/$$t 2>&1 | grep -E 'stat::number_of_executed_units|Done|ERROR|SUMMARY') || exit 1; \
+	done
 
 bench: all $(BENCH_BIN)
 	@scripts/setup --bench
@@ -115,6 +145,6 @@ install: $(STRATA)
 	install -m 0755 $(STRATA) $(DESTDIR)$(PREFIX)/bin/strata
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-dev build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -271,15 +272,36 @@ static int parse_info(json_t *obj, const char *path_key, const char *store_dir, 
 	return 0;
 }
 
+/* An array of {path: ...} objects: a closure list. */
+static bool is_closure_list(json_t *v)
+{
+	return json_is_array(v) && json_array_size(v) > 0 && json_is_object(json_array_get(v, 0)) &&
+	       json_object_get(json_array_get(v, 0), "path") != NULL;
+}
+
 static int parse_json(json_t *root, const char *store_dir, const char *file, raw_list *raw,
 		      strata_error *err)
 {
-	if (json_is_object(root) && json_object_size(root) == 1) {
-		/* .attrs.json form: {"closure": [...]} */
-		const char *key = json_object_iter_key(json_object_iter(root));
-		json_t *inner = json_object_get(root, key);
-		if (json_is_array(inner))
-			root = inner;
+	if (json_is_object(root) && json_object_get(root, "path") == NULL) {
+		/* The .attrs.json form: the closure is the one value that is a
+		 * list of {path, ...} (exportReferencesGraph.<key>); the other
+		 * keys (builder, outputs, ...) are the derivation's. */
+		const char *key, *found = NULL;
+		json_t *v, *list = NULL;
+		json_object_foreach(root, key, v)
+		{
+			if (!is_closure_list(v))
+				continue;
+			if (list != NULL)
+				return strata_error_set(err, 0, "%s: two closures in one file ('%s' and '%s')", file,
+							found, key);
+			list = v;
+			found = key;
+		}
+		if (list != NULL)
+			root = list;
+		else if (json_object_size(root) == 1 && json_is_array(json_object_iter_value(json_object_iter(root))))
+			root = json_object_iter_value(json_object_iter(root)); /* {"closure": []}: empty */
 	}
 	int r;
 	if (json_is_array(root)) {
@@ -310,23 +332,49 @@ static int parse_json(json_t *root, const char *store_dir, const char *file, raw
 
 /* ---------- sizes and reference scanning ---------- */
 
+/* The hash parts to look for, sorted, each with the index of its owner. */
+typedef struct hash_entry {
+	char hash[STRATA_HASH_LEN];
+	size_t owner;
+} hash_entry;
+
 typedef struct scan_ctx {
-	const strata_closure *c;
-	char (*hashes)[STRATA_HASH_LEN]; /* sorted hash parts */
-	size_t *hash_owner;              /* closure index of hashes[i] */
-	bool *found;                     /* per closure index, for the current path */
+	hash_entry *hashes;
+	size_t n;
+	bool *found; /* per owner index, for the path being scanned; NULL: sizes only */
 	uint64_t size;
 } scan_ctx;
 
-static int cmp_hash(const void *a, const void *b)
+static int cmp_hash_entry(const void *a, const void *b)
 {
-	return memcmp(a, b, STRATA_HASH_LEN);
+	return memcmp(((const hash_entry *)a)->hash, ((const hash_entry *)b)->hash, STRATA_HASH_LEN);
+}
+
+/* hash_of(i) gives the 32-char hash part of candidate i. */
+static void scan_ctx_init(scan_ctx *s, size_t n, const char *(*hash_of)(const void *, size_t), const void *arg)
+{
+	s->n = n;
+	s->hashes = strata_xmalloc((n ? n : 1) * sizeof *s->hashes);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(s->hashes[i].hash, hash_of(arg, i), STRATA_HASH_LEN);
+		s->hashes[i].owner = i;
+	}
+	qsort(s->hashes, n, sizeof *s->hashes, cmp_hash_entry);
+	s->found = strata_xcalloc(n ? n : 1, sizeof *s->found);
+}
+
+static void scan_ctx_fini(scan_ctx *s)
+{
+	free(s->hashes);
+	free(s->found);
 }
 
 /* Nix's scanner: slide a 32-byte window, skipping past any byte that cannot
  * be in a hash. */
 static void scan_buf(scan_ctx *s, const unsigned char *p, size_t n)
 {
+	if (s->found == NULL)
+		return;
 	size_t i = 0;
 	while (i + STRATA_HASH_LEN <= n) {
 		size_t j = STRATA_HASH_LEN;
@@ -336,12 +384,12 @@ static void scan_buf(scan_ctx *s, const unsigned char *p, size_t n)
 			i += j;
 			continue;
 		}
-		size_t lo = 0, hi = s->c->npaths;
+		size_t lo = 0, hi = s->n;
 		while (lo < hi) {
 			size_t mid = (lo + hi) / 2;
-			int r = memcmp(s->hashes[mid], p + i, STRATA_HASH_LEN);
+			int r = memcmp(s->hashes[mid].hash, p + i, STRATA_HASH_LEN);
 			if (r == 0) {
-				s->found[s->hash_owner[mid]] = true;
+				s->found[s->hashes[mid].owner] = true;
 				break;
 			}
 			if (r < 0)
@@ -380,34 +428,26 @@ static int scan_visit(void *arg, const strata_fs_entry *e, strata_error *err)
 	return 0;
 }
 
+static const char *closure_hash_of(const void *arg, size_t i)
+{
+	return ((const strata_closure *)arg)->paths[i].hash;
+}
+
 /* scan_refs: also replaces the references of every path by the scan result. */
 static int measure(strata_closure *c, const bool *size_known, bool scan_refs, strata_error *err)
 {
-	scan_ctx s = {.c = c};
-	if (scan_refs) {
-		s.hashes = strata_xmalloc(c->npaths * sizeof *s.hashes);
-		s.hash_owner = strata_xmalloc(c->npaths * sizeof *s.hash_owner);
-		/* Sort (hash, owner) pairs together via an index permutation. */
-		for (size_t i = 0; i < c->npaths; i++)
-			memcpy(s.hashes[i], c->paths[i].hash, STRATA_HASH_LEN);
-		qsort(s.hashes, c->npaths, STRATA_HASH_LEN, cmp_hash);
-		for (size_t i = 0; i < c->npaths; i++) {
-			for (size_t k = 0; k < c->npaths; k++)
-				if (memcmp(c->paths[k].hash, s.hashes[i], STRATA_HASH_LEN) == 0) {
-					s.hash_owner[i] = k;
-					break;
-				}
-		}
-		s.found = strata_xcalloc(c->npaths, sizeof *s.found);
-	}
+	scan_ctx s = {0};
+	scan_ctx_init(&s, c->npaths, closure_hash_of, c);
+	bool *found = s.found;
+	if (!scan_refs)
+		s.found = NULL; /* sizes only: scan_visit skips file contents */
 	int r = 0;
 	for (size_t i = 0; i < c->npaths && r == 0; i++) {
 		strata_store_path *p = &c->paths[i];
 		if (!scan_refs && size_known[i])
 			continue;
 		s.size = 0;
-		if (s.found)
-			memset(s.found, 0, c->npaths * sizeof *s.found);
+		memset(found, 0, c->npaths * sizeof *found);
 		r = strata_fs_walk(p->path, scan_visit, &s, err);
 		if (r < 0)
 			break;
@@ -417,53 +457,110 @@ static int measure(strata_closure *c, const bool *size_known, bool scan_refs, st
 			free(p->refs);
 			p->refs = strata_xmalloc(c->npaths * sizeof *p->refs);
 			p->nrefs = 0;
-			p->self_ref = s.found[i];
+			p->self_ref = found[i];
 			for (size_t k = 0; k < c->npaths; k++)
-				if (k != i && s.found[k])
+				if (k != i && found[k])
 					p->refs[p->nrefs++] = k;
 		}
 	}
-	free(s.hashes);
-	free(s.hash_owner);
-	free(s.found);
+	s.found = found;
+	scan_ctx_fini(&s);
 	return r;
 }
 
-/* ---------- entry points ---------- */
+/* ---------- discovery: the closure of some roots, by scanning ---------- */
 
-static int read_file(const char *file, char **buf_ret, size_t *len_ret, strata_error *err)
+typedef struct listing {
+	char **names; /* "<hash>-<name>" entries of the store dir */
+	size_t n;
+} listing;
+
+static const char *listing_hash_of(const void *arg, size_t i)
 {
-	cleanup_close int fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return strata_error_set(err, errno, "cannot open '%s'", file);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return strata_error_set(err, errno, "cannot stat '%s'", file);
-	if (S_ISDIR(st.st_mode))
-		return strata_error_set(err, 0, "'%s' is a directory, not a file", file);
-	size_t cap = 65536, len = 0;
-	char *buf = strata_xmalloc(cap + 1);
-	for (;;) {
-		if (len == cap) {
-			cap *= 2;
-			buf = strata_xrealloc(buf, cap + 1);
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			free(buf);
-			return strata_error_set(err, errno, "cannot read '%s'", file);
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	*buf_ret = buf;
-	*len_ret = len;
-	return 0;
+	return ((const listing *)arg)->names[i];
 }
+
+static int cmp_cstr_ptr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int strata_closure_discover(char *const *roots, size_t nroots, const char *store_dir,
+			    strata_closure **out, strata_error *err)
+{
+	listing l = {0};
+	DIR *d = opendir(store_dir);
+	if (d == NULL)
+		return strata_error_set(err, errno, "cannot list the store '%s'", store_dir);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		cleanup_free char *full = strata_xasprintf("%s/%s", store_dir, de->d_name);
+		if (de->d_name[0] == '.' || strata_store_path_check(full, store_dir, NULL) < 0)
+			continue;
+		l.names = strata_xrealloc(l.names, (l.n + 1) * sizeof *l.names);
+		l.names[l.n++] = strata_xstrdup(de->d_name);
+	}
+	closedir(d);
+	qsort(l.names, l.n, sizeof *l.names, cmp_cstr_ptr);
+
+	scan_ctx s = {0};
+	scan_ctx_init(&s, l.n, listing_hash_of, &l);
+	/* queue[]: listing indices in discovery order; refs per queued entry */
+	size_t *queue = strata_xmalloc((l.n ? l.n : 1) * sizeof *queue);
+	bool *queued = strata_xcalloc(l.n ? l.n : 1, sizeof *queued);
+	size_t nq = 0;
+	raw_list raw = {0};
+	int r = 0;
+	for (size_t i = 0; i < nroots && r == 0; i++) {
+		if ((r = strata_store_path_check(roots[i], store_dir, err)) < 0)
+			break;
+		const char *base = roots[i] + strlen(store_dir) + 1;
+		char **hit = bsearch(&base, l.names, l.n, sizeof *l.names, cmp_cstr_ptr);
+		if (hit == NULL) {
+			r = strata_error_set(err, ENOENT, "store path '%s'", roots[i]);
+			break;
+		}
+		size_t k = (size_t)(hit - l.names);
+		if (!queued[k]) {
+			queued[k] = true;
+			queue[nq++] = k;
+		}
+	}
+	for (size_t qi = 0; qi < nq && r == 0; qi++) {
+		cleanup_free char *path = strata_xasprintf("%s/%s", store_dir, l.names[queue[qi]]);
+		memset(s.found, 0, l.n * sizeof *s.found);
+		s.size = 0;
+		if ((r = strata_fs_walk(path, scan_visit, &s, err)) < 0)
+			break;
+		raw_entry *e = raw_list_add(&raw);
+		e->path = strata_xstrdup(path);
+		e->nar_size = s.size;
+		e->size_known = true;
+		for (size_t k = 0; k < l.n; k++) {
+			if (!s.found[k])
+				continue;
+			e->refs = strata_xrealloc(e->refs, (e->nrefs + 1) * sizeof *e->refs);
+			e->refs[e->nrefs++] = strata_xasprintf("%s/%s", store_dir, l.names[k]);
+			if (!queued[k]) {
+				queued[k] = true;
+				queue[nq++] = k;
+			}
+		}
+	}
+	scan_ctx_fini(&s);
+	free(queue);
+	free(queued);
+	for (size_t i = 0; i < l.n; i++)
+		free(l.names[i]);
+	free(l.names);
+	if (r < 0) {
+		raw_list_free(&raw);
+		return r;
+	}
+	return closure_from_raw(&raw, store_dir, "store scan", out, err);
+}
+
+/* ---------- entry points ---------- */
 
 int strata_closure_from_paths(char *const *paths, size_t n, const char *store_dir,
 			      strata_closure **out, strata_error *err)
@@ -494,9 +591,16 @@ int strata_closure_load(const char *file, const char *store_dir, strata_closure 
 {
 	cleanup_free char *buf = NULL;
 	size_t len = 0;
-	int r = read_file(file, &buf, &len, err);
+	int r = strata_read_file(file, &buf, &len, err);
 	if (r < 0)
 		return r;
+	return strata_closure_parse(buf, len, file, store_dir, out, err);
+}
+
+int strata_closure_parse(char *buf, size_t len, const char *file, const char *store_dir,
+			 strata_closure **out, strata_error *err)
+{
+	int r;
 	if (strlen(buf) != len)
 		return strata_error_set(err, 0, "%s: contains NUL bytes; not a closure file", file);
 	const char *p = buf;

@@ -48,6 +48,8 @@ static int walk_at(walker *w, int dir_fd, const char *rel, size_t len, const cha
 		   strata_error *err)
 {
 	strata_fs_entry e = {.path = w->path, .name = name, .depth = depth, .dir_fd = dir_fd};
+	if (strata_cancelled())
+		return strata_error_set(err, 0, "interrupted");
 	if (fstatat(dir_fd, rel, &e.st, AT_SYMLINK_NOFOLLOW) < 0)
 		return strata_error_set(err, errno, "cannot stat '%s'", w->path);
 

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "image_layered.h"
 #include "closure.h"
+#include "image_config.h"
+#include "nix_conf.h"
 #include "strata_util.h"
 
 #include <ctype.h>
@@ -84,89 +86,6 @@ const char *strata_host_goarch(void)
 	return "amd64";
 }
 
-/* ---------- the image config ---------- */
-
-static int check_string_array(json_t *v, const char *key, const char *what, strata_error *err)
-{
-	if (!json_is_array(v))
-		return strata_error_set(err, 0, "%s: '%s' must be an array of strings", what, key);
-	size_t i;
-	json_t *e;
-	json_array_foreach(v, i, e)
-	{
-		if (!json_is_string(e))
-			return strata_error_set(err, 0, "%s: '%s' must be an array of strings", what, key);
-		if (strcmp(key, "Env") == 0 && strchr(json_string_value(e), '=') == NULL)
-			return strata_error_set(err, 0, "%s: Env entry '%s' is not KEY=VALUE", what,
-						json_string_value(e));
-	}
-	return 0;
-}
-
-static int check_object_of_empty(json_t *v, const char *key, const char *what, bool strings,
-				 strata_error *err)
-{
-	if (!json_is_object(v))
-		return strata_error_set(err, 0, "%s: '%s' must be an object", what, key);
-	const char *k;
-	json_t *e;
-	json_object_foreach(v, k, e)
-	{
-		if (strings ? !json_is_string(e) : !json_is_object(e))
-			return strata_error_set(err, 0, "%s: '%s' values must be %s", what, key,
-						strings ? "strings" : "objects ({})");
-	}
-	return 0;
-}
-
-static int cmp_cstr(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* A copy of the user's runtime config with validated types and sorted keys
- * (the bytes must not depend on the input file's key order). */
-static int normalise_config(json_t *in, const char *what, json_t **out, strata_error *err)
-{
-	if (in == NULL || json_is_null(in)) {
-		*out = json_object();
-		return 0;
-	}
-	if (!json_is_object(in))
-		return strata_error_set(err, 0, "%s: the image config must be a JSON object", what);
-	size_t n = json_object_size(in);
-	const char **keys = strata_xcalloc(n ? n : 1, sizeof *keys);
-	size_t k = 0;
-	const char *key;
-	json_t *v;
-	int r = 0;
-	json_object_foreach(in, key, v)
-	{
-		keys[k++] = key;
-		if (json_is_null(v))
-			continue;
-		if (!strcmp(key, "Cmd") || !strcmp(key, "Entrypoint") || !strcmp(key, "Env"))
-			r = check_string_array(v, key, what, err);
-		else if (!strcmp(key, "ExposedPorts") || !strcmp(key, "Volumes"))
-			r = check_object_of_empty(v, key, what, false, err);
-		else if (!strcmp(key, "Labels"))
-			r = check_object_of_empty(v, key, what, true, err);
-		else if (!strcmp(key, "WorkingDir") || !strcmp(key, "User") || !strcmp(key, "StopSignal"))
-			r = json_is_string(v) ? 0 : strata_error_set(err, 0, "%s: '%s' must be a string", what, key);
-		if (r < 0)
-			break;
-	}
-	if (r == 0) {
-		qsort(keys, n, sizeof *keys, cmp_cstr);
-		json_t *o = json_object();
-		for (size_t i = 0; i < n; i++)
-			json_object_set(o, keys[i], json_object_get(in, keys[i]));
-		*out = o;
-	}
-	free(keys);
-	return r;
-}
-
 /* Python's repr of a list of str, as nixpkgs writes history comments. */
 static char *py_list_repr(char *const *items, size_t n)
 {
@@ -184,6 +103,11 @@ static char *py_list_repr(char *const *items, size_t n)
 	s[len++] = ']';
 	s[len] = '\0';
 	return s;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* ---------- --contents: the customisation layer (lndir semantics) ---------- */
@@ -267,87 +191,6 @@ static int join_level(synth_list *out, const char *rel, char **srcs, size_t ns, 
 	return r;
 }
 
-/* ---------- nixpkgs conf.json ---------- */
-
-typedef struct conf_input {
-	json_t *root;
-	char ***layers; /* store_layers */
-	size_t *layer_sizes;
-	size_t nlayers;
-	char *customisation_tar;
-} conf_input;
-
-static void conf_free(conf_input *c)
-{
-	for (size_t i = 0; i < c->nlayers; i++) {
-		for (size_t j = 0; j < c->layer_sizes[i]; j++)
-			free(c->layers[i][j]);
-		free(c->layers[i]);
-	}
-	free(c->layers);
-	free(c->layer_sizes);
-	free(c->customisation_tar);
-	json_decref(c->root);
-}
-
-static const char *conf_str(json_t *root, const char *key)
-{
-	json_t *v = json_object_get(root, key);
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static int conf_load(const char *file, conf_input *c, strata_error *err)
-{
-	json_error_t je;
-	c->root = json_load_file(file, JSON_REJECT_DUPLICATES, &je);
-	if (c->root == NULL)
-		return strata_error_set(err, 0, "%s:%d:%d: invalid JSON: %s", file, je.line, je.column, je.text);
-	if (!json_is_object(c->root))
-		return strata_error_set(err, 0, "%s: conf.json must be a JSON object", file);
-	json_t *fi = json_object_get(c->root, "from_image");
-	if (fi != NULL && !json_is_null(fi))
-		return strata_error_set(err, 0, "%s: from_image (a base image) is not supported yet", file);
-	static const char *const strs[] = {"architecture", "created", "mtime", "uname", "gname",
-					   "repo_tag", "store_dir", "customisation_layer"};
-	for (size_t i = 0; i < STRATA_ARRAY_LEN(strs); i++) {
-		json_t *v = json_object_get(c->root, strs[i]);
-		if (v != NULL && !json_is_null(v) && !json_is_string(v))
-			return strata_error_set(err, 0, "%s: '%s' must be a string", file, strs[i]);
-	}
-	const char *store_dir = conf_str(c->root, "store_dir");
-	if (store_dir == NULL)
-		store_dir = "/nix/store";
-	json_t *layers = json_object_get(c->root, "store_layers");
-	if (!json_is_array(layers))
-		return strata_error_set(err, 0, "%s: 'store_layers' must be an array of arrays of store paths", file);
-	c->nlayers = json_array_size(layers);
-	c->layers = strata_xcalloc(c->nlayers ? c->nlayers : 1, sizeof *c->layers);
-	c->layer_sizes = strata_xcalloc(c->nlayers ? c->nlayers : 1, sizeof *c->layer_sizes);
-	for (size_t i = 0; i < c->nlayers; i++) {
-		json_t *l = json_array_get(layers, i);
-		if (!json_is_array(l))
-			return strata_error_set(err, 0, "%s: store_layers[%zu] must be an array", file, i);
-		c->layers[i] = strata_xcalloc(json_array_size(l) + 1, sizeof(char *));
-		for (size_t j = 0; j < json_array_size(l); j++) {
-			json_t *p = json_array_get(l, j);
-			if (!json_is_string(p))
-				return strata_error_set(err, 0, "%s: store_layers[%zu][%zu] must be a string", file, i, j);
-			int r = strata_store_path_check(json_string_value(p), store_dir, err);
-			if (r < 0)
-				return strata_error_wrap(err, "%s", file);
-			c->layers[i][c->layer_sizes[i]++] = strata_xstrdup(json_string_value(p));
-		}
-	}
-	const char *cl = conf_str(c->root, "customisation_layer");
-	if (cl != NULL) {
-		c->customisation_tar = strata_xasprintf("%s/layer.tar", cl);
-		struct stat st;
-		if (stat(c->customisation_tar, &st) < 0)
-			return strata_error_set(err, errno, "%s: customisation layer '%s'", file, c->customisation_tar);
-	}
-	return 0;
-}
-
 /* ---------- the build ---------- */
 
 static double now_seconds(void)
@@ -405,34 +248,36 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 	double t0 = now_seconds();
 	const char *store_dir = o->store_dir ? o->store_dir : "/nix/store";
 	int r = 0;
-	conf_input conf = {0};
+	strata_nix_conf conf = {0};
 	strata_closure *closure = NULL;
 	strata_layering *layering = NULL;
 	strata_layout *layout = NULL;
 	synth_list synth = {0};
-	json_t *user_config = NULL, *user_config_in = NULL;
+	json_t *user_config = NULL;
 	strata_layer_source *sources = NULL;
 	strata_layer_result *results = NULL;
 	size_t nsources = 0;
 	json_t *summary = NULL;
 	char **layer_comments = NULL;
 
+	if (store_dir[0] != '/')
+		return strata_error_set(err, 0, "--store-dir must be an absolute path, not '%s'", store_dir);
 	if (o->conf_file && o->closure_file)
 		return strata_error_set(err, 0, "--conf and --closure cannot be used together");
 	if (!o->conf_file && !o->closure_file)
 		return strata_error_set(err, 0, "no input: give --closure FILE (or --conf FILE)");
 	if (o->conf_file) {
-		if ((r = conf_load(o->conf_file, &conf, err)) < 0)
+		if ((r = strata_nix_conf_load(o->conf_file, &conf, err)) < 0)
 			goto out;
-		if (!o->store_dir && conf_str(conf.root, "store_dir"))
-			store_dir = conf_str(conf.root, "store_dir");
+		if (!o->store_dir && strata_nix_conf_str(&conf, "store_dir"))
+			store_dir = strata_nix_conf_str(&conf, "store_dir");
 	}
 
 	/* Resolve the options that conf.json can also give (options win). */
-	const char *created_s = o->created ? o->created : conf.root ? conf_str(conf.root, "created") : NULL;
-	const char *mtime_s = o->mtime ? o->mtime : conf.root ? conf_str(conf.root, "mtime") : NULL;
+	const char *created_s = o->created ? o->created : strata_nix_conf_str(&conf, "created");
+	const char *mtime_s = o->mtime ? o->mtime : strata_nix_conf_str(&conf, "mtime");
 	const char *arch = o->architecture ? o->architecture
-		: (conf.root && conf_str(conf.root, "architecture")) ? conf_str(conf.root, "architecture")
+		: strata_nix_conf_str(&conf, "architecture") ? strata_nix_conf_str(&conf, "architecture")
 								      : strata_host_goarch();
 	long long created = 1, mtime = 1;
 	const char *sde = getenv("SOURCE_DATE_EPOCH");
@@ -452,15 +297,15 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 	const char *uname_s = o->uname, *gname_s = o->gname;
 	if (conf.root) {
 		/* nixpkgs passes these as strings (jq --arg). */
-		const char *u = conf_str(conf.root, "uid"), *g = conf_str(conf.root, "gid");
-		if (o->uid < 0 && u)
-			uid = atoll(u);
-		if (o->gid < 0 && g)
-			gid = atoll(g);
+		/* validated by strata_nix_conf_parse */
+		if (o->uid < 0)
+			strata_nix_conf_id(&conf, "uid", &uid, NULL);
+		if (o->gid < 0)
+			strata_nix_conf_id(&conf, "gid", &gid, NULL);
 		if (!uname_s)
-			uname_s = conf_str(conf.root, "uname");
+			uname_s = strata_nix_conf_str(&conf, "uname");
 		if (!gname_s)
-			gname_s = conf_str(conf.root, "gname");
+			gname_s = strata_nix_conf_str(&conf, "gname");
 	}
 	if (uid < 0 || uid > 2097151 || gid < 0 || gid > 2097151) {
 		r = strata_error_set(err, 0, "uid/gid must be between 0 and 2097151");
@@ -469,17 +314,14 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 
 	/* The runtime config. */
 	if (o->config_file) {
-		json_error_t je;
-		user_config_in = json_load_file(o->config_file, JSON_REJECT_DUPLICATES, &je);
-		if (user_config_in == NULL) {
-			r = strata_error_set(err, 0, "%s:%d:%d: invalid JSON: %s", o->config_file, je.line,
-					     je.column, je.text);
-			goto out;
-		}
-		r = normalise_config(user_config_in, o->config_file, &user_config, err);
+		char *buf = NULL;
+		size_t len = 0;
+		if ((r = strata_read_file(o->config_file, &buf, &len, err)) == 0)
+			r = strata_image_config_parse(buf, len, o->config_file, &user_config, err);
+		free(buf);
 	} else {
-		r = normalise_config(conf.root ? json_object_get(conf.root, "config") : NULL,
-				     o->conf_file ? o->conf_file : "config", &user_config, err);
+		r = strata_image_config_normalise(conf.root ? json_object_get(conf.root, "config") : NULL,
+						  o->conf_file ? o->conf_file : "config", &user_config, err);
 	}
 	if (r < 0)
 		goto out;
@@ -551,7 +393,8 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 		goto out;
 	}
 
-	if ((r = strata_layout_create(o->output, o->format, o->force, &layout, err)) < 0) {
+	if ((r = strata_output_check_outside(o->output, store_dir, err)) < 0 ||
+	    (r = strata_layout_create(o->output, o->format, o->force, &layout, err)) < 0) {
 		json_decref(layer_paths);
 		goto out;
 	}
@@ -563,7 +406,6 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 		.level = level,
 		.store_dir = store_dir,
 		.tar = {.mtime = mtime, .uid = uid, .gid = gid, .uname = uname_s, .gname = gname_s},
-		.cancel = o->cancel,
 		.progress = o->progress ? progress_cb : NULL,
 		.progress_arg = &pf,
 	};
@@ -626,8 +468,8 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 	 * config digest covers every diff_id and the whole config. */
 	char tag_buf[33];
 	const char *tag = o->tag;
-	if (tag == NULL && conf.root && conf_str(conf.root, "repo_tag")) {
-		const char *rt = conf_str(conf.root, "repo_tag");
+	if (tag == NULL && strata_nix_conf_str(&conf, "repo_tag")) {
+		const char *rt = strata_nix_conf_str(&conf, "repo_tag");
 		const char *colon = strrchr(rt, ':');
 		tag = colon ? colon + 1 : rt;
 	}
@@ -714,9 +556,8 @@ out:
 	free(results);
 	synth_free(&synth);
 	json_decref(user_config);
-	json_decref(user_config_in);
 	strata_layering_free(layering);
 	strata_closure_free(closure);
-	conf_free(&conf);
+	strata_nix_conf_fini(&conf);
 	return r;
 }

@@ -37,7 +37,6 @@ typedef struct strata_layered_options {
 	strata_layout_format format;
 	bool force;
 	const char *output;
-	const volatile int *cancel;
 	void (*progress)(void *arg, uint64_t tar_bytes_done, uint64_t tar_bytes_total);
 	void *progress_arg;
 } strata_layered_options;

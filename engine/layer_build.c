@@ -23,7 +23,7 @@
 
 typedef struct chunk {
 	struct chunk *next; /* budget free list, or a layer's reorder list */
-	struct layer_job *job;
+	struct strata_layer_stream *job;
 	uint64_t seq;
 	unsigned char *in;
 	size_t in_len;
@@ -31,8 +31,9 @@ typedef struct chunk {
 	size_t out_len;
 } chunk;
 
-typedef struct build {
+struct strata_layer_writer {
 	strata_pool *pool;
+	strata_build_options o_copy;
 	const strata_build_options *o;
 	strata_group group; /* every producer and compress task */
 	size_t chunk_size, out_cap;
@@ -56,9 +57,16 @@ typedef struct build {
 
 	pthread_mutex_t progress_mutex;
 	uint64_t progress_bytes; /* under progress_mutex */
-} build;
 
-typedef struct layer_job {
+	/* Owner-thread state. */
+	const char *blob_dir;
+	struct strata_layer_stream **jobs;
+	size_t njobs;
+	bool finished;
+};
+typedef struct strata_layer_writer build;
+
+struct strata_layer_stream {
 	build *b;
 	const strata_layer_source *src;
 	strata_layer_result *res;
@@ -77,10 +85,13 @@ typedef struct layer_job {
 	pthread_mutex_t sink_mutex;
 	chunk *pending; /* sorted by seq */
 	uint64_t sink_seq;
+	uint64_t nchunks; /* set by the producer when the stream ends; UINT64_MAX before */
 	bool draining;
+	bool closed; /* fd closed after the last chunk (or never opened) */
 	EVP_MD_CTX *blob_md; /* touched only by the drainer */
 	uint64_t blob_size;  /* touched only by the drainer */
-} layer_job;
+};
+typedef struct strata_layer_stream layer_job;
 
 const char *strata_compress_media_type(strata_compress c)
 {
@@ -111,7 +122,7 @@ static void fail(build *b, strata_error *e)
 static bool stopped(build *b)
 {
 	return atomic_load_explicit(&b->failed, memory_order_relaxed) ||
-	       (b->o->cancel && *b->o->cancel);
+	       strata_cancelled();
 }
 
 /* ---------- budget ---------- */
@@ -190,6 +201,22 @@ static void sink_process(layer_job *j, chunk *c)
 	}
 }
 
+/* Called with sink_mutex held: once every chunk of the stream is written,
+ * the blob's fd is closed, so open fds scale with the layers in flight, not
+ * with the layers of the image. */
+static void sink_maybe_close(layer_job *j)
+{
+	if (j->closed || j->sink_seq != j->nchunks)
+		return;
+	j->closed = true;
+	if (j->fd >= 0 && close(j->fd) < 0 && !stopped(j->b)) {
+		strata_error e = STRATA_ERROR_INIT;
+		strata_error_set(&e, errno, "cannot write layer blob in '%s'", j->blob_dir);
+		fail(j->b, &e);
+	}
+	j->fd = -1;
+}
+
 static void sink_put(layer_job *j, chunk *c)
 {
 	pthread_mutex_lock(&j->sink_mutex);
@@ -212,6 +239,7 @@ static void sink_put(layer_job *j, chunk *c)
 		pthread_mutex_lock(&j->sink_mutex);
 		j->sink_seq++;
 	}
+	sink_maybe_close(j);
 	j->draining = false;
 	pthread_mutex_unlock(&j->sink_mutex);
 }
@@ -261,12 +289,11 @@ static void submit(layer_job *j)
 	strata_pool_spawn(j->b->pool, &j->b->group, compress_task, c);
 }
 
-static int producer_sink(void *arg, const void *buf, size_t n, strata_error *err)
+int strata_layer_stream_write(strata_layer_stream *j, const void *buf, size_t n, strata_error *err)
 {
-	layer_job *j = arg;
 	build *b = j->b;
 	if (stopped(b))
-		return strata_error_set(err, 0, "%s", b->o->cancel && *b->o->cancel ? "interrupted" : "stopped");
+		return strata_error_set(err, 0, "%s", strata_cancelled() ? "interrupted" : "stopped");
 	EVP_DigestUpdate(j->tar_md, buf, n);
 	j->tar_size += n;
 	const unsigned char *p = buf;
@@ -288,6 +315,11 @@ static int producer_sink(void *arg, const void *buf, size_t n, strata_error *err
 		n -= take;
 	}
 	return 0;
+}
+
+static int producer_sink(void *arg, const void *buf, size_t n, strata_error *err)
+{
+	return strata_layer_stream_write(arg, buf, n, err);
 }
 
 static int copy_tar_file(layer_job *j, const char *file, strata_error *err)
@@ -322,7 +354,6 @@ static int produce(layer_job *j, strata_error *err)
 		return copy_tar_file(j, s->tar_file, err);
 
 	strata_tar *t = strata_tar_create(&b->o->tar, producer_sink, j);
-	strata_tar_set_cancel(t, b->o->cancel);
 	int r = 0;
 	if (s->synth != NULL) {
 		for (size_t i = 0; i < s->nsynth && r == 0; i++)
@@ -339,6 +370,41 @@ static int produce(layer_job *j, strata_error *err)
 	return r;
 }
 
+static int stream_start(layer_job *j, strata_error *err)
+{
+	j->fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (j->fd < 0)
+		return strata_error_set(err, errno, "cannot create '%s'", j->tmp_path);
+	return 0;
+}
+
+int strata_layer_stream_close(strata_layer_stream *j, strata_error *err)
+{
+	(void)err;
+	if (j->cur != NULL)
+		submit(j);
+	pthread_mutex_lock(&j->sink_mutex);
+	j->nchunks = j->next_seq;
+	if (!j->draining)
+		sink_maybe_close(j); /* every chunk may already be written */
+	pthread_mutex_unlock(&j->sink_mutex);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	EVP_DigestFinal_ex(j->tar_md, md, &len);
+	strata_hex(md, len, j->res->diff_id);
+	j->res->tar_size = j->tar_size;
+	return 0;
+}
+
+/* A failed producer gives back its unfinished chunk. */
+static void stream_abandon(layer_job *j)
+{
+	if (j->cur != NULL) {
+		chunk_release(j->b, j->cur);
+		j->cur = NULL;
+	}
+}
+
 static void producer_task(void *arg)
 {
 	layer_job *j = arg;
@@ -346,22 +412,15 @@ static void producer_task(void *arg)
 	strata_error err = STRATA_ERROR_INIT;
 	if (stopped(b))
 		return;
-	int r = produce(j, &err);
+	int r = stream_start(j, &err);
+	if (r == 0)
+		r = produce(j, &err);
+	if (r == 0)
+		r = strata_layer_stream_close(j, &err);
 	if (r < 0) {
 		fail(b, &err);
-		if (j->cur != NULL) {
-			chunk_release(b, j->cur);
-			j->cur = NULL;
-		}
-		return;
+		stream_abandon(j);
 	}
-	if (j->cur != NULL)
-		submit(j);
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	EVP_DigestFinal_ex(j->tar_md, md, &len);
-	strata_hex(md, len, j->res->diff_id);
-	j->res->tar_size = j->tar_size;
 }
 
 /* ---------- driver ---------- */
@@ -373,117 +432,172 @@ static int finalize_layer(layer_job *j, strata_error *err)
 	EVP_DigestFinal_ex(j->blob_md, md, &len);
 	strata_hex(md, len, j->res->digest);
 	j->res->size = j->blob_size;
-	if (close(j->fd) < 0) {
-		j->fd = -1;
-		return strata_error_set(err, errno, "cannot write layer blob in '%s'", j->blob_dir);
-	}
-	j->fd = -1;
+	assert(j->closed && j->fd < 0);
 	cleanup_free char *final = strata_xasprintf("%s/%s", j->blob_dir, j->res->digest);
 	if (rename(j->tmp_path, final) < 0)
 		return strata_error_set(err, errno, "cannot rename blob to '%s'", final);
 	return 0;
 }
 
-int strata_layers_build(strata_pool *pool, const strata_build_options *o, const char *blob_dir,
-			const strata_layer_source *sources, size_t n, strata_layer_result *results,
-			strata_error *err)
+strata_layer_writer *strata_layer_writer_create(strata_pool *pool, const strata_build_options *o,
+						const char *blob_dir, strata_error *err)
 {
-	build b = {.pool = pool, .o = o};
-	b.nworkers = strata_pool_threads(pool);
-	b.chunk_size = o->compress == STRATA_COMPRESS_ZSTD ? STRATA_CHUNK_ZSTD
-		       : o->compress == STRATA_COMPRESS_GZIP ? STRATA_CHUNK_GZIP
-							     : STRATA_CHUNK_NONE;
+	build *b = strata_xcalloc(1, sizeof *b);
+	b->pool = pool;
+	b->o_copy = *o;
+	b->o = &b->o_copy;
+	b->blob_dir = blob_dir;
+	b->nworkers = strata_pool_threads(pool);
+	b->chunk_size = o->compress == STRATA_COMPRESS_ZSTD ? STRATA_CHUNK_ZSTD
+			: o->compress == STRATA_COMPRESS_GZIP ? STRATA_CHUNK_GZIP
+							      : STRATA_CHUNK_NONE;
 	if (o->compress == STRATA_COMPRESS_GZIP) {
 		struct libdeflate_compressor *c = libdeflate_alloc_compressor(o->level);
-		if (c == NULL)
-			return strata_error_set(err, 0, "invalid gzip level %d", o->level);
-		b.out_cap = libdeflate_gzip_compress_bound(c, b.chunk_size);
+		if (c == NULL) {
+			free(b);
+			strata_error_set(err, 0, "invalid gzip level %d", o->level);
+			return NULL;
+		}
+		b->out_cap = libdeflate_gzip_compress_bound(c, b->chunk_size);
 		libdeflate_free_compressor(c);
 	} else if (o->compress == STRATA_COMPRESS_ZSTD) {
-		b.out_cap = ZSTD_compressBound(b.chunk_size);
+		b->out_cap = ZSTD_compressBound(b->chunk_size);
 	}
 	/* Enough chunks to keep every worker compressing while the sinks and
 	 * producers catch up; independent of image size. */
-	b.max_chunks = 3 * (size_t)b.nworkers + 2;
-	b.gz = strata_xcalloc(b.nworkers, sizeof *b.gz);
-	b.zs = strata_xcalloc(b.nworkers, sizeof *b.zs);
-	pthread_mutex_init(&b.budget_mutex, NULL);
-	pthread_cond_init(&b.budget_cond, NULL);
-	pthread_mutex_init(&b.err_mutex, NULL);
-	pthread_mutex_init(&b.progress_mutex, NULL);
-	atomic_init(&b.failed, 0);
-	atomic_init(&b.group.pending, 0);
+	b->max_chunks = 3 * (size_t)b->nworkers + 2;
+	b->gz = strata_xcalloc(b->nworkers, sizeof *b->gz);
+	b->zs = strata_xcalloc(b->nworkers, sizeof *b->zs);
+	pthread_mutex_init(&b->budget_mutex, NULL);
+	pthread_cond_init(&b->budget_cond, NULL);
+	pthread_mutex_init(&b->err_mutex, NULL);
+	pthread_mutex_init(&b->progress_mutex, NULL);
+	atomic_init(&b->failed, 0);
+	atomic_init(&b->group.pending, 0);
+	return b;
+}
 
-	layer_job *jobs = strata_xcalloc(n ? n : 1, sizeof *jobs);
-	int r = 0;
-	for (size_t i = 0; i < n; i++) {
-		layer_job *j = &jobs[i];
-		j->b = &b;
-		j->src = &sources[i];
-		j->res = &results[i];
-		j->index = i;
-		j->blob_dir = blob_dir;
-		j->fd = -1;
-		pthread_mutex_init(&j->sink_mutex, NULL);
-		j->tar_md = EVP_MD_CTX_new();
-		j->blob_md = EVP_MD_CTX_new();
-		if (j->tar_md == NULL || j->blob_md == NULL)
-			strata_oom();
-		EVP_DigestInit_ex(j->tar_md, EVP_sha256(), NULL);
-		EVP_DigestInit_ex(j->blob_md, EVP_sha256(), NULL);
-		j->tmp_path = strata_xasprintf("%s/.tmp-layer-%zu", blob_dir, i);
-		if (r == 0) {
-			j->fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-			if (j->fd < 0)
-				r = strata_error_set(err, errno, "cannot create '%s'", j->tmp_path);
-		}
+static layer_job *job_new(build *b, strata_layer_result *result)
+{
+	layer_job *j = strata_xcalloc(1, sizeof *j);
+	j->b = b;
+	j->res = result;
+	j->index = b->njobs;
+	j->blob_dir = b->blob_dir;
+	j->fd = -1;
+	j->nchunks = UINT64_MAX;
+	pthread_mutex_init(&j->sink_mutex, NULL);
+	j->tar_md = EVP_MD_CTX_new();
+	j->blob_md = EVP_MD_CTX_new();
+	if (j->tar_md == NULL || j->blob_md == NULL)
+		strata_oom();
+	EVP_DigestInit_ex(j->tar_md, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(j->blob_md, EVP_sha256(), NULL);
+	j->tmp_path = strata_xasprintf("%s/.tmp-layer-%zu", b->blob_dir, j->index);
+	b->jobs = strata_xrealloc(b->jobs, (b->njobs + 1) * sizeof *b->jobs);
+	b->jobs[b->njobs++] = j;
+	return j;
+}
+
+void strata_layer_writer_add_source(strata_layer_writer *b, const strata_layer_source *src,
+				    strata_layer_result *result)
+{
+	layer_job *j = job_new(b, result);
+	j->src = src;
+	strata_pool_spawn(b->pool, &b->group, producer_task, j);
+}
+
+int strata_layer_stream_open(strata_layer_writer *b, strata_layer_result *result,
+			     strata_layer_stream **out, strata_error *err)
+{
+	if (stopped(b))
+		return strata_error_set(err, 0, "%s", strata_cancelled() ? "interrupted" : "stopped");
+	layer_job *j = job_new(b, result);
+	int r = stream_start(j, err);
+	if (r < 0)
+		return r;
+	*out = j;
+	return 0;
+}
+
+static int writer_error(build *b, strata_error *err)
+{
+	if (atomic_load(&b->failed)) {
+		pthread_mutex_lock(&b->err_mutex);
+		strata_error_clear(err);
+		err->code = b->err.code;
+		err->msg = strata_xstrdup(b->err.msg ? b->err.msg : "failed");
+		pthread_mutex_unlock(&b->err_mutex);
+		return -1;
 	}
-	if (r == 0) {
-		for (size_t i = 0; i < n; i++)
-			strata_pool_spawn(pool, &b.group, producer_task, &jobs[i]);
-		strata_pool_wait(pool, &b.group);
-		if (atomic_load(&b.failed)) {
-			strata_error_clear(err);
-			err->code = b.err.code;
-			err->msg = b.err.msg;
-			b.err.msg = NULL;
-			r = -1;
-		} else if (o->cancel && *o->cancel) {
-			r = strata_error_set(err, 0, "interrupted");
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		layer_job *j = &jobs[i];
-		if (r == 0)
-			r = finalize_layer(j, err);
+	if (strata_cancelled())
+		return strata_error_set(err, 0, "interrupted");
+	return 0;
+}
+
+int strata_layer_writer_finish(strata_layer_writer *b, strata_error *err)
+{
+	strata_pool_wait(b->pool, &b->group);
+	int r = writer_error(b, err);
+	for (size_t i = 0; i < b->njobs && r == 0; i++)
+		r = finalize_layer(b->jobs[i], err);
+	b->finished = r == 0;
+	return r;
+}
+
+void strata_layer_writer_free(strata_layer_writer *b)
+{
+	if (b == NULL)
+		return;
+	/* Tasks first: they may still use their jobs. Then a stream the
+	 * caller abandoned mid-way still holds a chunk: return it. */
+	strata_pool_wait(b->pool, &b->group);
+	for (size_t i = 0; i < b->njobs; i++)
+		stream_abandon(b->jobs[i]);
+	for (size_t i = 0; i < b->njobs; i++) {
+		layer_job *j = b->jobs[i];
 		if (j->fd >= 0)
 			close(j->fd);
-		if (r < 0)
+		if (!b->finished)
 			unlink(j->tmp_path);
 		free(j->tmp_path);
 		EVP_MD_CTX_free(j->tar_md);
 		EVP_MD_CTX_free(j->blob_md);
 		pthread_mutex_destroy(&j->sink_mutex);
-		assert(j->pending == NULL);
+		free(j);
 	}
-	free(jobs);
-	while (b.free_list != NULL) {
-		chunk *c = b.free_list;
-		b.free_list = c->next;
+	free(b->jobs);
+	while (b->free_list != NULL) {
+		chunk *c = b->free_list;
+		b->free_list = c->next;
 		free(c->in);
 		free(c->out);
 		free(c);
 	}
-	for (unsigned i = 0; i < b.nworkers; i++) {
-		libdeflate_free_compressor(b.gz[i]);
-		ZSTD_freeCCtx(b.zs[i]);
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		libdeflate_free_compressor(b->gz[i]);
+		ZSTD_freeCCtx(b->zs[i]);
 	}
-	free(b.gz);
-	free(b.zs);
-	strata_error_clear(&b.err);
-	pthread_mutex_destroy(&b.budget_mutex);
-	pthread_cond_destroy(&b.budget_cond);
-	pthread_mutex_destroy(&b.err_mutex);
-	pthread_mutex_destroy(&b.progress_mutex);
+	free(b->gz);
+	free(b->zs);
+	strata_error_clear(&b->err);
+	pthread_mutex_destroy(&b->budget_mutex);
+	pthread_cond_destroy(&b->budget_cond);
+	pthread_mutex_destroy(&b->err_mutex);
+	pthread_mutex_destroy(&b->progress_mutex);
+	free(b);
+}
+
+int strata_layers_build(strata_pool *pool, const strata_build_options *o, const char *blob_dir,
+			const strata_layer_source *sources, size_t n, strata_layer_result *results,
+			strata_error *err)
+{
+	strata_layer_writer *w = strata_layer_writer_create(pool, o, blob_dir, err);
+	if (w == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		strata_layer_writer_add_source(w, &sources[i], &results[i]);
+	int r = strata_layer_writer_finish(w, err);
+	strata_layer_writer_free(w);
 	return r;
 }

@@ -65,15 +65,47 @@ typedef struct strata_build_options {
 	int level;             /* compressor level (gzip 1-12, zstd 1-19) */
 	const char *store_dir; /* for ancestors of store layers */
 	strata_tar_options tar;
-	const volatile int *cancel; /* non-zero: stop (SIGINT); may be NULL */
 	/* Called (from any worker, serialised) after each layer is written. */
 	void (*progress)(void *arg, uint64_t tar_bytes_done);
 	void *progress_arg;
 } strata_build_options;
 
+/* The pipeline as an object, for producers of any kind.
+ *
+ * A writer owns the chunk budget, the per-worker codecs and the first error
+ * of a build. Layers enter it two ways: add_source spawns a producer task
+ * that walks a source on the pool; a stream lets the calling thread push a
+ * layer's tar bytes itself (convert reads one archive sequentially). Either
+ * way each layer's chunks are compressed on the pool, hashed in order and
+ * written to a temporary blob; finish waits for everything and renames each
+ * blob to blobs/sha256/<digest>, filling the results.
+ *
+ * Threads: the writer's functions are called from one thread that is not a
+ * worker of the pool; a stream is used by the thread that opened it.
+ * result pointers must stay valid until finish. */
+typedef struct strata_layer_writer strata_layer_writer;
+typedef struct strata_layer_stream strata_layer_stream;
+
+strata_layer_writer *strata_layer_writer_create(strata_pool *pool, const strata_build_options *o,
+						const char *blob_dir, strata_error *err);
+void strata_layer_writer_add_source(strata_layer_writer *w, const strata_layer_source *src,
+				    strata_layer_result *result);
+int strata_layer_stream_open(strata_layer_writer *w, strata_layer_result *result,
+			     strata_layer_stream **out, strata_error *err);
+/* Appends tar bytes, in order. Blocks (briefly) while the chunk budget is
+ * spent. */
+int strata_layer_stream_write(strata_layer_stream *s, const void *buf, size_t n, strata_error *err);
+/* Ends the layer: diff_id and tar size are known now; the digest after
+ * finish. The stream belongs to the writer from here on. */
+int strata_layer_stream_close(strata_layer_stream *s, strata_error *err);
+/* Waits for every layer, then names the blobs. On failure, the first error. */
+int strata_layer_writer_finish(strata_layer_writer *w, strata_error *err);
+/* Waits for pending work; removes temporary blobs unless finish succeeded.
+ * Accepts NULL. */
+void strata_layer_writer_free(strata_layer_writer *w);
+
 /* Builds n layers into blob_dir (an existing directory: blobs/sha256).
- * results[i] is filled for source i. On failure some temporary files may be
- * left in blob_dir: the caller removes the whole output directory. */
+ * results[i] is filled for source i. */
 int strata_layers_build(strata_pool *pool, const strata_build_options *o, const char *blob_dir,
 			const strata_layer_source *sources, size_t n, strata_layer_result *results,
 			strata_error *err);

@@ -1,13 +1,12 @@
 #define _GNU_SOURCE
 #include "oci_layout.h"
+#include "output.h"
 #include "strata_util.h"
 #include "tar_stream.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <libgen.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +14,9 @@
 #include <unistd.h>
 
 struct strata_layout {
-	char *target;
-	char *tmp_dir;  /* the layout being built */
-	char *blob_dir; /* tmp_dir/blobs/sha256 */
-	char *tmp_tar;  /* tarball format: the tar being written */
+	strata_output *out;
+	char *blob_dir; /* <tmp>/blobs/sha256 */
 	strata_layout_format format;
-	bool force;
-	bool committed;
 };
 
 void strata_sha256_hex(const void *data, size_t n, char out[65])
@@ -32,60 +27,22 @@ void strata_sha256_hex(const void *data, size_t n, char out[65])
 	strata_hex(md, len, out);
 }
 
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-int strata_remove_tree(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlink(path) < 0 ? -errno : 0;
-	return nftw(path, rm_cb, 32, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
-}
-
 int strata_layout_create(const char *target, strata_layout_format format, bool force,
 			 strata_layout **out, strata_error *err)
 {
-	struct stat st;
-	if (lstat(target, &st) == 0 && !force)
-		return strata_error_set(err, 0, "output '%s' already exists (use --force to replace it)",
-					target);
-	cleanup_free char *copy1 = strata_xstrdup(target);
-	cleanup_free char *copy2 = strata_xstrdup(target);
-	const char *dir = dirname(copy1);
-	const char *base = basename(copy2);
-	if (strcmp(base, "/") == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
-		return strata_error_set(err, 0, "invalid output path '%s'", target);
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return strata_error_set(err, errno ? errno : ENOTDIR, "output directory '%s'", dir);
-
+	strata_output *o = NULL;
+	int r = strata_output_create(target, force, &o, err);
+	if (r < 0)
+		return r;
 	strata_layout *l = strata_xcalloc(1, sizeof *l);
-	l->target = strata_xstrdup(target);
+	l->out = o;
 	l->format = format;
-	l->force = force;
-	l->tmp_dir = strata_xasprintf("%s/.%s.strata-tmp-XXXXXX", dir, base);
-	if (mkdtemp(l->tmp_dir) == NULL) {
-		int e = errno;
-		free(l->tmp_dir);
-		l->tmp_dir = NULL;
-		strata_layout_free(l);
-		return strata_error_set(err, e, "cannot create a temporary directory in '%s'", dir);
-	}
-	/* mkdtemp makes 0700; a layout is meant to be shared. */
-	chmod(l->tmp_dir, 0755);
-	cleanup_free char *blobs = strata_xasprintf("%s/blobs", l->tmp_dir);
-	l->blob_dir = strata_xasprintf("%s/blobs/sha256", l->tmp_dir);
+	cleanup_free char *blobs = strata_xasprintf("%s/blobs", strata_output_dir(o));
+	l->blob_dir = strata_xasprintf("%s/blobs/sha256", strata_output_dir(o));
 	if (mkdir(blobs, 0755) < 0 || mkdir(l->blob_dir, 0755) < 0) {
 		int e = errno;
 		strata_layout_free(l);
-		return strata_error_set(err, e, "cannot create blobs directory in '%s'", dir);
+		return strata_error_set(err, e, "cannot create the blobs directory beside '%s'", target);
 	}
 	*out = l;
 	return 0;
@@ -120,7 +77,7 @@ int strata_layout_put_blob(strata_layout *l, const void *data, size_t n, char *d
 int strata_layout_put_file(strata_layout *l, const char *name, const void *data, size_t n,
 			   strata_error *err)
 {
-	cleanup_free char *path = strata_xasprintf("%s/%s", l->tmp_dir, name);
+	cleanup_free char *path = strata_xasprintf("%s/%s", strata_output_dir(l->out), name);
 	return write_file(path, data, n, err);
 }
 
@@ -147,15 +104,13 @@ static int add_layout_file(strata_tar *t, const char *name, const char *host, st
 /* The layout as one tar (skopeo's oci-archive): fixed order and metadata. */
 static int write_tarball(strata_layout *l, strata_error *err)
 {
-	cleanup_free char *copy = strata_xstrdup(l->target);
-	l->tmp_tar = strata_xasprintf("%s/.%s.strata-tmp-tar-XXXXXX", dirname(copy), basename(l->target));
-	int fd = mkstemp(l->tmp_tar);
-	if (fd < 0)
-		return strata_error_set(err, errno, "cannot create '%s'", l->tmp_tar);
-	fchmod(fd, 0644);
+	int fd = -1;
+	int r = strata_output_tmpfile(l->out, &fd, err);
+	if (r < 0)
+		return r;
 	strata_tar_options o = {.mtime = 1, .uid = 0, .gid = 0, .uname = "root", .gname = "root"};
 	strata_tar *t = strata_tar_create(&o, fd_sink, &fd);
-	int r = strata_tar_add_dir(t, "blobs", 0755, err);
+	r = strata_tar_add_dir(t, "blobs", 0755, err);
 	if (r == 0)
 		r = strata_tar_add_dir(t, "blobs/sha256", 0755, err);
 	DIR *d = r == 0 ? opendir(l->blob_dir) : NULL;
@@ -184,70 +139,38 @@ static int write_tarball(strata_layout *l, strata_error *err)
 	free(names);
 	static const char *const top[] = {"index.json", "oci-layout"};
 	for (size_t i = 0; i < 2 && r == 0; i++) {
-		cleanup_free char *host = strata_xasprintf("%s/%s", l->tmp_dir, top[i]);
+		cleanup_free char *host = strata_xasprintf("%s/%s", strata_output_dir(l->out), top[i]);
 		r = add_layout_file(t, top[i], host, err);
 	}
 	if (r == 0)
 		r = strata_tar_finish(t, err);
 	strata_tar_free(t);
 	if (close(fd) < 0 && r == 0)
-		r = strata_error_set(err, errno, "cannot write '%s'", l->tmp_tar);
+		r = strata_error_set(err, errno, "cannot write the output tarball");
 	return r;
 }
 
 int strata_layout_commit(strata_layout *l, strata_error *err)
 {
-	const char *src = l->tmp_dir;
 	if (l->format == STRATA_FORMAT_TARBALL) {
 		int r = write_tarball(l, err);
 		if (r < 0)
 			return r;
-		src = l->tmp_tar;
 	}
-	struct stat st;
-	cleanup_free char *old = NULL;
-	if (lstat(l->target, &st) == 0) {
-		if (!l->force)
-			return strata_error_set(err, 0, "output '%s' appeared during the build", l->target);
-		/* Move the old output aside first so the target is never half
-		 * one and half the other. */
-		old = strata_xasprintf("%s.strata-old-%ld", l->target, (long)getpid());
-		if (rename(l->target, old) < 0)
-			return strata_error_set(err, errno, "cannot replace '%s'", l->target);
-	}
-	if (rename(src, l->target) < 0) {
-		int e = errno;
-		if (old)
-			rename(old, l->target);
-		return strata_error_set(err, e, "cannot rename the output to '%s'", l->target);
-	}
-	if (old)
-		strata_remove_tree(old);
-	l->committed = true;
-	if (l->format == STRATA_FORMAT_TARBALL)
-		strata_remove_tree(l->tmp_dir);
-	return 0;
+	return strata_output_commit(l->out, err);
 }
 
 void strata_layout_abort(strata_layout *l)
 {
-	if (l == NULL || l->committed)
-		return;
-	if (l->tmp_dir)
-		strata_remove_tree(l->tmp_dir);
-	if (l->tmp_tar)
-		unlink(l->tmp_tar);
-	l->committed = true; /* nothing left to remove */
+	if (l != NULL)
+		strata_output_abort(l->out);
 }
 
 void strata_layout_free(strata_layout *l)
 {
 	if (l == NULL)
 		return;
-	strata_layout_abort(l);
-	free(l->target);
-	free(l->tmp_dir);
+	strata_output_free(l->out);
 	free(l->blob_dir);
-	free(l->tmp_tar);
 	free(l);
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "output.h"
 #include "strata_error.h"
 
 typedef struct strata_layout strata_layout;
@@ -41,9 +42,6 @@ int strata_layout_commit(strata_layout *l, strata_error *err);
  * only through strata_layout_free's caller; idempotent. */
 void strata_layout_abort(strata_layout *l);
 void strata_layout_free(strata_layout *l); /* aborts if not committed; accepts NULL */
-
-/* Removes a directory tree (no symlink is followed). 0 or -errno. */
-int strata_remove_tree(const char *path);
 
 /* sha256 hex of a buffer. */
 void strata_sha256_hex(const void *data, size_t n, char out[65]);

@@ -43,8 +43,19 @@ static inline int strata_get_and_reset(int *fd)
 #define STRATA_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define STRATA_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Cancellation (SIGINT/SIGTERM): main registers the flag its signal
+ * handler sets; long loops (walks, copies, producers) poll strata_cancelled
+ * and stop with an "interrupted" error. Before registration: never. */
+void strata_cancel_watch(const volatile int *flag);
+int strata_cancelled(void);
+
 /* Writes all n bytes, retrying on EINTR and short writes. 0 or -errno. */
 int strata_write_all(int fd, const void *buf, size_t n);
+
+struct strata_error;
+/* Reads a whole regular file into a NUL-terminated heap buffer. 0, or
+ * negative with err filled. */
+int strata_read_file(const char *file, char **buf_ret, size_t *len_ret, struct strata_error *err);
 
 /* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void strata_hex(const unsigned char *in, size_t n, char *out);

@@ -25,7 +25,6 @@ struct strata_tar {
 	int sink_failed;
 	int discard; /* set by free: bytes written after this go nowhere */
 	unsigned char *buf;
-	const volatile int *cancel;
 	char *name_buf;
 	size_t name_cap;
 };
@@ -77,11 +76,6 @@ void strata_tar_free(strata_tar *t)
 	free(t->buf);
 	free(t->name_buf);
 	free(t);
-}
-
-void strata_tar_set_cancel(strata_tar *t, const volatile int *flag)
-{
-	t->cancel = flag;
 }
 
 static int archive_fail(strata_tar *t, const char *what, const char *name, strata_error *err)
@@ -168,8 +162,17 @@ static int copy_sparse(strata_tar *t, int fd, const char *name, const char *host
 	static const unsigned char zeros[1u << 16];
 	uint64_t off = 0;
 	int r;
+	/* Past the real end of file SEEK_DATA also says "no more data", which
+	 * would pass for a trailing hole: compare the real size, before and
+	 * after, so a file that changes is an error, never zero-padded. */
+	struct stat now;
+	if (fstat(fd, &now) < 0)
+		return strata_error_set(err, errno, "cannot stat '%s'", host_path);
+	if ((uint64_t)now.st_size != size)
+		return (uint64_t)now.st_size < size ? shrank(host_path, (uint64_t)now.st_size, size, err)
+						    : grew(host_path, size, err);
 	while (off < size) {
-		if (t->cancel && *t->cancel)
+		if (strata_cancelled())
 			return strata_error_set(err, 0, "interrupted");
 		off_t data = lseek(fd, (off_t)off, SEEK_DATA);
 		if (data < 0)
@@ -202,9 +205,11 @@ static int copy_sparse(strata_tar *t, int fd, const char *name, const char *host
 			off += (uint64_t)n;
 		}
 	}
-	unsigned char probe;
-	if (pread(fd, &probe, 1, (off_t)size) > 0)
-		return grew(host_path, size, err);
+	if (fstat(fd, &now) < 0)
+		return strata_error_set(err, errno, "cannot stat '%s'", host_path);
+	if ((uint64_t)now.st_size != size)
+		return (uint64_t)now.st_size < size ? shrank(host_path, (uint64_t)now.st_size, size, err)
+						    : grew(host_path, size, err);
 	return 0;
 }
 
@@ -216,7 +221,7 @@ static int copy_dense(strata_tar *t, int fd, const char *name, const char *host_
 {
 	uint64_t off = 0;
 	for (;;) {
-		if (t->cancel && *t->cancel)
+		if (strata_cancelled())
 			return strata_error_set(err, 0, "interrupted");
 		uint64_t left = size - off + 1;
 		size_t want = left > COPY_BUF ? COPY_BUF : (size_t)left;

@@ -51,7 +51,4 @@ int strata_tar_add_tree(strata_tar *t, const char *host_path, strata_error *err)
 /* Writes the end-of-archive blocks and padding. */
 int strata_tar_finish(strata_tar *t, strata_error *err);
 
-/* Set by the sink's owner to make long file copies stop early (SIGINT). */
-void strata_tar_set_cancel(strata_tar *t, const volatile int *flag);
-
 #endif

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bundle.h"
+#include "convert.h"
 #include "image_layered.h"
 #include "sched_pool.h"
 #include "strata_util.h"
@@ -231,7 +233,6 @@ static int cmd_build_layered(int argc, char **argv)
 		return usage_error(cmd, "%s", "gzip --level must be 1..12");
 	o.roots = roots;
 	o.contents = contents;
-	o.cancel = &interrupted;
 	progress pr = {mono(), 0};
 	if (!quiet && isatty(2)) {
 		o.progress = progress_print;
@@ -301,12 +302,222 @@ static int cmd_verify(int argc, char **argv)
 	return 0;
 }
 
+/* ---------- convert ---------- */
+
+static const char convert_help[] =
+	"Usage: strata convert [OPTIONS] ARCHIVE|- -o OUT\n"
+	"Converts a Docker archive (docker save; dockerTools buildImage, buildLayeredImage,\n"
+	"streamLayeredImage; Docker 25+) to an OCI image in one streaming pass\n"
+	"(nixpkgs toOCIImage). ARCHIVE may be plain, .tar.gz or .tar.zst; - is stdin.\n"
+	"\n"
+	"  -o, --output OUT      the image (must not exist unless --force)\n"
+	"  --format directory|tarball   OCI layout directory (default) or oci-archive tar\n"
+	"  --name NAME --tag TAG override the archive's RepoTags (single-image archives)\n"
+	"  --compress gzip|zstd|none    default gzip; every layer is recompressed\n"
+	"  --level N             gzip 1-12 (default 6), zstd 1-19 (default 3)\n"
+	"  --threads N           default: physical cores\n"
+	"  --force, --json, -q/--quiet, -h/--help\n";
+
+static int cmd_convert(int argc, char **argv)
+{
+	enum { V_FORMAT = 3000, V_NAME, V_TAG, V_COMPRESS, V_LEVEL, V_THREADS, V_FORCE, V_JSON };
+	static const struct option longopts[] = {
+		{"output", required_argument, 0, 'o'}, {"format", required_argument, 0, V_FORMAT},
+		{"name", required_argument, 0, V_NAME}, {"tag", required_argument, 0, V_TAG},
+		{"compress", required_argument, 0, V_COMPRESS}, {"level", required_argument, 0, V_LEVEL},
+		{"threads", required_argument, 0, V_THREADS}, {"force", no_argument, 0, V_FORCE},
+		{"json", no_argument, 0, V_JSON}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0}};
+	const char *cmd = "convert";
+	strata_convert_options o = {0};
+	long threads = 0, v;
+	bool json = false, quiet = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': o.output = optarg; break;
+		case V_FORMAT:
+			if (!strcmp(optarg, "directory")) o.format = STRATA_FORMAT_DIRECTORY;
+			else if (!strcmp(optarg, "tarball")) o.format = STRATA_FORMAT_TARBALL;
+			else return usage_error(cmd, "--format must be directory or tarball, not '%s'", optarg);
+			break;
+		case V_NAME: o.name = optarg; break;
+		case V_TAG: o.tag = optarg; break;
+		case V_COMPRESS:
+			if (!strcmp(optarg, "gzip")) o.compress = STRATA_COMPRESS_GZIP;
+			else if (!strcmp(optarg, "zstd")) o.compress = STRATA_COMPRESS_ZSTD;
+			else if (!strcmp(optarg, "none")) o.compress = STRATA_COMPRESS_NONE;
+			else return usage_error(cmd, "--compress must be gzip, zstd or none, not '%s'", optarg);
+			break;
+		case V_LEVEL:
+			if (parse_long(cmd, "--level", optarg, 1, 19, &v) < 0) return 2;
+			o.level = (int)v;
+			break;
+		case V_THREADS:
+			if (parse_long(cmd, "--threads", optarg, 1, 1024, &threads) < 0) return 2;
+			break;
+		case V_FORCE: o.force = true; break;
+		case V_JSON: json = true; break;
+		case 'q': quiet = true; break;
+		case 'h': fputs(convert_help, stdout); return 0;
+		default: return usage_error(cmd, "%s", "invalid option");
+		}
+	}
+	if (o.output == NULL)
+		return usage_error(cmd, "%s", "missing -o OUT");
+	if (optind != argc - 1)
+		return usage_error(cmd, "%s", "expected exactly one ARCHIVE (or - for stdin)");
+	if (o.compress == STRATA_COMPRESS_GZIP && o.level > 12)
+		return usage_error(cmd, "%s", "gzip --level must be 1..12");
+	o.input = argv[optind];
+	progress pr = {mono(), 0};
+	if (!quiet && isatty(2)) {
+		o.progress = progress_print;
+		o.progress_arg = &pr;
+	}
+	strata_pool_options po = {.threads = (unsigned)threads, .quiet = quiet};
+	strata_pool *pool = strata_pool_create(&po);
+	if (pool == NULL)
+		return fail("cannot start worker threads");
+	json_t *summary = NULL;
+	strata_error err = STRATA_ERROR_INIT;
+	int r = strata_convert(pool, &o, &summary, &err);
+	strata_pool_free(pool);
+	if (o.progress)
+		fputs("\r\033[K", stderr);
+	if (r < 0) {
+		int code = fail(err.msg);
+		strata_error_clear(&err);
+		return code;
+	}
+	if (json) {
+		char *s = json_dumps(summary, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(s);
+		free(s);
+	} else if (!quiet) {
+		fprintf(stderr, "strata: wrote %s (%zu images)\n", o.output,
+			json_array_size(json_object_get(summary, "images")));
+	}
+	json_decref(summary);
+	return 0;
+}
+
+/* ---------- container ---------- */
+
+static const char container_help[] =
+	"Usage: strata container [OPTIONS] -o BUNDLE -- PROGRAM [ARG...]\n"
+	"Makes an OCI runtime bundle (config.json + rootfs/, runtime-spec 1.2.0) that\n"
+	"runs PROGRAM, an absolute path in the Nix store (nixpkgs buildContainer).\n"
+	"\n"
+	"  -o, --output BUNDLE   the bundle directory (must not exist unless --force)\n"
+	"  --closure FILE        the closure (forms of build-layered); default: found by\n"
+	"                        scanning the store from the store paths the args name\n"
+	"  --store-dir DIR       default /nix/store\n"
+	"  --store-mode copy|hardlink|bind   how rootfs gets the store (default copy)\n"
+	"  --env K=V             environment (repeatable; PATH defaults to runc's)\n"
+	"  --cwd DIR             working directory (default /)\n"
+	"  --hostname NAME       container hostname\n"
+	"  --mount SPEC          type=bind,source=/host,destination=/data,options=ro\n"
+	"                        (repeatable, mounted in order after the defaults)\n"
+	"  --readonly            read-only root filesystem\n"
+	"  --rootless            user namespace mapping the invoking user to root\n"
+	"  --terminal            process.terminal = true\n"
+	"  --os OS, --arch ARCH  accepted and ignored (deprecated in nixpkgs)\n"
+	"  --force, --json, -q/--quiet, -h/--help\n";
+
+static int cmd_container(int argc, char **argv)
+{
+	enum { C_CLOSURE = 2000, C_STORE_DIR, C_MODE, C_ENV, C_CWD, C_HOST, C_MOUNT, C_RO, C_ROOTLESS,
+	       C_TERM, C_OS, C_ARCH, C_FORCE, C_JSON };
+	static const struct option longopts[] = {
+		{"output", required_argument, 0, 'o'}, {"closure", required_argument, 0, C_CLOSURE},
+		{"store-dir", required_argument, 0, C_STORE_DIR}, {"store-mode", required_argument, 0, C_MODE},
+		{"env", required_argument, 0, C_ENV}, {"cwd", required_argument, 0, C_CWD},
+		{"hostname", required_argument, 0, C_HOST}, {"mount", required_argument, 0, C_MOUNT},
+		{"readonly", no_argument, 0, C_RO}, {"rootless", no_argument, 0, C_ROOTLESS},
+		{"terminal", no_argument, 0, C_TERM}, {"os", required_argument, 0, C_OS},
+		{"arch", required_argument, 0, C_ARCH}, {"force", no_argument, 0, C_FORCE},
+		{"json", no_argument, 0, C_JSON}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0}};
+	const char *cmd = "container";
+	strata_bundle_options o = {0};
+	cleanup_free char **env = NULL, **mounts = NULL;
+	bool json = false, quiet = false;
+	int c;
+	optind = 1;
+	/* "+": stop at the first non-option, so PROGRAM's own options are kept. */
+	while ((c = getopt_long(argc, argv, "+o:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': o.output = optarg; break;
+		case C_CLOSURE: o.closure_file = optarg; break;
+		case C_STORE_DIR: o.store_dir = optarg; break;
+		case C_MODE:
+			if (!strcmp(optarg, "copy")) o.store_mode = STRATA_STORE_COPY;
+			else if (!strcmp(optarg, "hardlink")) o.store_mode = STRATA_STORE_HARDLINK;
+			else if (!strcmp(optarg, "bind")) o.store_mode = STRATA_STORE_BIND;
+			else return usage_error(cmd, "--store-mode must be copy, hardlink or bind, not '%s'", optarg);
+			break;
+		case C_ENV:
+			env = strata_xrealloc(env, (o.nenv + 1) * sizeof *env);
+			env[o.nenv++] = optarg;
+			break;
+		case C_CWD: o.cwd = optarg; break;
+		case C_HOST: o.hostname = optarg; break;
+		case C_MOUNT:
+			mounts = strata_xrealloc(mounts, (o.nmounts + 1) * sizeof *mounts);
+			mounts[o.nmounts++] = optarg;
+			break;
+		case C_RO: o.readonly = true; break;
+		case C_ROOTLESS: o.rootless = true; break;
+		case C_TERM: o.terminal = true; break;
+		case C_OS:
+		case C_ARCH:
+			fprintf(stderr, "strata: notice: --%s is deprecated and ignored (runtime-spec 1.0+ has no platform)\n",
+				c == C_OS ? "os" : "arch");
+			break;
+		case C_FORCE: o.force = true; break;
+		case C_JSON: json = true; break;
+		case 'q': quiet = true; break;
+		case 'h': fputs(container_help, stdout); return 0;
+		default: return usage_error(cmd, "%s", "invalid option");
+		}
+	}
+	if (o.output == NULL)
+		return usage_error(cmd, "%s", "missing -o BUNDLE");
+	if (optind >= argc)
+		return usage_error(cmd, "%s", "missing PROGRAM (after --)");
+	o.args = argv + optind;
+	o.nargs = (size_t)(argc - optind);
+	o.env = env;
+	o.mounts = mounts;
+	json_t *summary = NULL;
+	strata_error err = STRATA_ERROR_INIT;
+	if (strata_build_bundle(&o, &summary, &err) < 0) {
+		int code = fail(err.msg);
+		strata_error_clear(&err);
+		return code;
+	}
+	if (json) {
+		char *s = json_dumps(summary, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(s);
+		free(s);
+	} else if (!quiet) {
+		fprintf(stderr, "strata: wrote bundle %s (%zu store paths)\n", o.output,
+			json_array_size(json_object_get(summary, "store_paths")));
+	}
+	json_decref(summary);
+	return 0;
+}
+
 static const char main_help[] =
 	"Usage: strata COMMAND [OPTIONS]\n"
 	"Builds OCI container images from Nix store paths.\n"
 	"\n"
 	"Commands:\n"
 	"  build-layered   store paths (+ references) -> layered OCI image\n"
+	"  convert         Docker archive (docker save, dockerTools) -> OCI image\n"
+	"  container       OCI runtime bundle (config.json + rootfs) running a store program\n"
 	"  verify          check every blob, digest and diff_id of an OCI layout\n"
 	"\n"
 	"`strata COMMAND --help` describes each. `strata --version`.\n";
@@ -316,6 +527,7 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return usage_error(NULL, "%s", "missing command");
 	install_signals();
+	strata_cancel_watch(&interrupted);
 	/* libarchive encodes tar names through LC_CTYPE: pin it so the layer
 	 * bytes never depend on the user's locale. */
 	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
@@ -331,6 +543,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "build-layered"))
 		return cmd_build_layered(argc - 1, argv + 1);
+	if (!strcmp(cmd, "convert"))
+		return cmd_convert(argc - 1, argv + 1);
+	if (!strcmp(cmd, "container"))
+		return cmd_container(argc - 1, argv + 1);
 	if (!strcmp(cmd, "verify"))
 		return cmd_verify(argc - 1, argv + 1);
 	return usage_error(NULL, "unknown command '%s'", cmd);

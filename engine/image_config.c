@@ -1,0 +1,101 @@
+#define _GNU_SOURCE
+#include "image_config.h"
+#include "strata_util.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check_string_array(json_t *v, const char *key, const char *what, strata_error *err)
+{
+	if (!json_is_array(v))
+		return strata_error_set(err, 0, "%s: '%s' must be an array of strings", what, key);
+	size_t i;
+	json_t *e;
+	json_array_foreach(v, i, e)
+	{
+		if (!json_is_string(e))
+			return strata_error_set(err, 0, "%s: '%s' must be an array of strings", what, key);
+		if (strcmp(key, "Env") == 0 && strchr(json_string_value(e), '=') == NULL)
+			return strata_error_set(err, 0, "%s: Env entry '%s' is not KEY=VALUE", what,
+						json_string_value(e));
+	}
+	return 0;
+}
+
+static int check_object_of_empty(json_t *v, const char *key, const char *what, bool strings,
+				 strata_error *err)
+{
+	if (!json_is_object(v))
+		return strata_error_set(err, 0, "%s: '%s' must be an object", what, key);
+	const char *k;
+	json_t *e;
+	json_object_foreach(v, k, e)
+	{
+		if (strings ? !json_is_string(e) : !json_is_object(e))
+			return strata_error_set(err, 0, "%s: '%s' values must be %s", what, key,
+						strings ? "strings" : "objects ({})");
+	}
+	return 0;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A copy of the user's runtime config with validated types and sorted keys
+ * (the bytes must not depend on the input file's key order). */
+int strata_image_config_normalise(json_t *in, const char *what, json_t **out, strata_error *err)
+{
+	if (in == NULL || json_is_null(in)) {
+		*out = json_object();
+		return 0;
+	}
+	if (!json_is_object(in))
+		return strata_error_set(err, 0, "%s: the image config must be a JSON object", what);
+	size_t n = json_object_size(in);
+	const char **keys = strata_xcalloc(n ? n : 1, sizeof *keys);
+	size_t k = 0;
+	const char *key;
+	json_t *v;
+	int r = 0;
+	json_object_foreach(in, key, v)
+	{
+		keys[k++] = key;
+		if (json_is_null(v))
+			continue;
+		if (!strcmp(key, "Cmd") || !strcmp(key, "Entrypoint") || !strcmp(key, "Env"))
+			r = check_string_array(v, key, what, err);
+		else if (!strcmp(key, "ExposedPorts") || !strcmp(key, "Volumes"))
+			r = check_object_of_empty(v, key, what, false, err);
+		else if (!strcmp(key, "Labels"))
+			r = check_object_of_empty(v, key, what, true, err);
+		else if (!strcmp(key, "WorkingDir") || !strcmp(key, "User") || !strcmp(key, "StopSignal"))
+			r = json_is_string(v) ? 0 : strata_error_set(err, 0, "%s: '%s' must be a string", what, key);
+		if (r < 0)
+			break;
+	}
+	if (r == 0) {
+		qsort(keys, n, sizeof *keys, cmp_cstr);
+		json_t *o = json_object();
+		for (size_t i = 0; i < n; i++)
+			json_object_set(o, keys[i], json_object_get(in, keys[i]));
+		*out = o;
+	}
+	free(keys);
+	return r;
+}
+
+
+int strata_image_config_parse(const char *buf, size_t len, const char *what, json_t **out,
+			      strata_error *err)
+{
+	json_error_t je;
+	json_t *in = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (in == NULL)
+		return strata_error_set(err, 0, "%s:%d:%d: invalid JSON: %s", what, je.line, je.column, je.text);
+	int r = strata_image_config_normalise(in, what, out, err);
+	json_decref(in);
+	return r;
+}

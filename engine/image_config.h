@@ -1,0 +1,23 @@
+/* strata_image_config: the user's runtime config of an image (Cmd,
+ * Entrypoint, Env, WorkingDir, User, ExposedPorts, Volumes, Labels,
+ * StopSignal, and any other key, kept), type-checked and with its keys
+ * sorted, so the config bytes never depend on the input file's key order.
+ *
+ * Threads: reentrant. */
+#ifndef STRATA_IMAGE_CONFIG_H
+#define STRATA_IMAGE_CONFIG_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "strata_error.h"
+
+/* in may be NULL or JSON null (an empty config). *out is a new reference.
+ * what names the input in errors. */
+int strata_image_config_normalise(json_t *in, const char *what, json_t **out, strata_error *err);
+
+/* Parses JSON text, then normalises it. */
+int strata_image_config_parse(const char *buf, size_t len, const char *what, json_t **out,
+			      strata_error *err);
+
+#endif

@@ -1,0 +1,13 @@
+# Replays every fuzz target's corpus (seeds and kept crash inputs) through
+# the parsers, as the sanitizer build under make check-asan.
+. "$STRATA_TOP/tests/lib.sh"
+n=0
+for t in "$TOP"/tests/fuzz/fuzz_*.c; do
+  name=$(basename "$t" .c); name=${name#fuzz_}
+  bin="$STRATA_BUILD/fuzz/replay_$name"
+  [ -x "$bin" ] || fail "replay binary $bin missing"
+  "$bin" "$TOP/tests/fuzz/corpus/$name" || fail "fuzz corpus $name"
+  n=$((n + 1))
+done
+[ "$n" -ge 4 ] || fail "only $n fuzz targets"
+echo ok

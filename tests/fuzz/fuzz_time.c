@@ -1,0 +1,27 @@
+/* libFuzzer target: --created / --mtime / SOURCE_DATE_EPOCH parsing. A parsed
+ * time must format and parse back to itself. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image_layered.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *s = malloc(size + 1);
+	memcpy(s, data, size);
+	s[size] = '\0';
+	long long t = 0, u = 0;
+	strata_error err = STRATA_ERROR_INIT;
+	if (strata_parse_time(s, &t, &err) == 0 && t >= 0 && t < 253402300800LL) {
+		char buf[32];
+		strata_format_time(t, buf);
+		if (strata_parse_time(buf, &u, &err) < 0 || u != t)
+			abort();
+	}
+	strata_error_clear(&err);
+	free(s);
+	return 0;
+}
