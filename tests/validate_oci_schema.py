@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Validates an OCI layout's index, manifests and configs against the
 image-spec JSON schemas Debian ships (golang-github-opencontainers-image-spec-dev),
 resolving the schemas' https://opencontainers.org/... ids to the local files.

@@ -95,7 +95,7 @@ for sig in INT TERM; do
     --store-dir "$WORK/slow/nix/store" -o "$WORK/sig-out" 2> "$WORK/err" &
   pid=$!
   # wait until the build has started writing, then interrupt it
-  for _ in $(seq 1 100); do ls -A "$WORK" | grep -q 'sig-out.strata-tmp' && break; sleep 0.05; done
+  for _ in $(seq 1 100); do compgen -G "$WORK/.sig-out.strata-tmp-*" > /dev/null && break; sleep 0.05; done
   sleep 0.3
   kill -s "$sig" "$pid"
   set +e; wait "$pid"; rc=$?; set -e

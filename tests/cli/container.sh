@@ -32,8 +32,9 @@ for d in dev proc sys; do [ -d "$WORK/b0/rootfs/$d" ] || fail "rootfs/$d missing
 [ ! -e "$WORK/b0/rootfs$UNUSED" ] || fail "a path outside the closure was copied"
 cmp "$WORK/b0/rootfs$BB/bin/busybox" "$BB/bin/busybox" || fail "copy differs"
 
-# Schema: runtime-spec config-schema.json (Debian's golang-github-opencontainers-specs-dev).
-python3 - "$WORK/b0/config.json" <<'P'
+# Schema: runtime-spec config-schema.json (Debian's golang-github-opencontainers-specs-dev),
+# validated by Debian's python3-jsonschema.
+/usr/bin/python3 - "$WORK/b0/config.json" <<'P'
 import json, os, sys, jsonschema
 d = "/usr/share/gocode/src/github.com/opencontainers/runtime-spec/schema"
 schema = json.load(open(os.path.join(d, "config-schema.json")))

@@ -33,7 +33,8 @@ python3 "$MK" "$WORK/nix.tar"
 "$STRATA" convert -q --threads 8 - -o "$WORK/n8" < "$WORK/nix.tar"
 diff -r "$WORK/n1" "$WORK/n8" > /dev/null || fail "file/stdin or thread counts give different bytes"
 "$STRATA" verify -q "$WORK/n1"
-oci-image-tool validate --type image "$WORK/n1" 2>&1 | grep -q "Validation succeeded" || fail "oci-image-tool"
+oci-image-tool validate --type image "$WORK/n1" > "$WORK/oit.log" 2>&1 || fail "oci-image-tool: $(cat "$WORK/oit.log")"
+grep -q "Validation succeeded" "$WORK/oit.log" || fail "oci-image-tool did not succeed"
 assert_eq "$(ref_of "$WORK/n1")" "strata/img0:latest" "ref from RepoTags"
 
 # 3. the whole archive gzip- or zstd-compressed; gzip-compressed layers inside
