@@ -501,7 +501,8 @@ int strata_closure_discover(char *const *roots, size_t nroots, const char *store
 		l.names[l.n++] = strata_xstrdup(de->d_name);
 	}
 	closedir(d);
-	qsort(l.names, l.n, sizeof *l.names, cmp_cstr_ptr);
+	if (l.n > 1)
+		qsort(l.names, l.n, sizeof *l.names, cmp_cstr_ptr);
 
 	scan_ctx s = {0};
 	scan_ctx_init(&s, l.n, listing_hash_of, &l);
@@ -515,7 +516,7 @@ int strata_closure_discover(char *const *roots, size_t nroots, const char *store
 		if ((r = strata_store_path_check(roots[i], store_dir, err)) < 0)
 			break;
 		const char *base = roots[i] + strlen(store_dir) + 1;
-		char **hit = bsearch(&base, l.names, l.n, sizeof *l.names, cmp_cstr_ptr);
+		char **hit = l.n ? bsearch(&base, l.names, l.n, sizeof *l.names, cmp_cstr_ptr) : NULL;
 		if (hit == NULL) {
 			r = strata_error_set(err, ENOENT, "store path '%s'", roots[i]);
 			break;

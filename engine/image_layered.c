@@ -155,7 +155,8 @@ static int join_level(synth_list *out, const char *rel, char **srcs, size_t ns, 
 		}
 		closedir(d);
 	}
-	qsort(names, nn, sizeof *names, cmp_cstr);
+	if (nn > 1)
+		qsort(names, nn, sizeof *names, cmp_cstr);
 	int r = 0;
 	for (size_t i = 0; i < nn && r == 0; i++) {
 		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)

@@ -127,7 +127,8 @@ static int write_tarball(strata_layout *l, strata_error *err)
 			names[nn++] = strata_xstrdup(de->d_name);
 		}
 		closedir(d);
-		qsort(names, nn, sizeof *names, cmp_str);
+		if (nn > 1)
+			qsort(names, nn, sizeof *names, cmp_str);
 	}
 	for (size_t i = 0; i < nn && r == 0; i++) {
 		cleanup_free char *host = strata_xasprintf("%s/%s", l->blob_dir, names[i]);
