@@ -324,26 +324,6 @@ static int read_archive(converter *c, strata_error *err)
 
 /* ---------- images ---------- */
 
-static json_t *descriptor(const char *media_type, const char *hex, uint64_t size)
-{
-	json_t *d = json_object();
-	json_object_set_new(d, "mediaType", json_string(media_type));
-	json_object_set_new(d, "digest", json_sprintf("sha256:%s", hex));
-	json_object_set_new(d, "size", json_integer((json_int_t)size));
-	return d;
-}
-
-static int put_json(strata_layout *l, json_t *j, char hex[65], uint64_t *size, strata_error *err)
-{
-	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (s == NULL)
-		strata_oom();
-	*size = strlen(s);
-	int r = strata_layout_put_blob(l, s, *size, hex, err);
-	free(s);
-	return r;
-}
-
 /* The Docker config as an OCI config: the fields both specs share, in a
  * fixed order. */
 static json_t *oci_config(json_t *dc)
@@ -404,7 +384,7 @@ static int build_image(converter *c, strata_layout *l, json_t *entry, size_t idx
 					     ln, res->diff_id, want ? want : "(missing)");
 			break;
 		}
-		json_array_append_new(lds, descriptor(strata_compress_media_type(c->o->compress), res->digest, res->size));
+		json_array_append_new(lds, strata_oci_descriptor(strata_compress_media_type(c->o->compress), res->digest, res->size));
 		json_t *L = json_object();
 		json_object_set_new(L, "member", json_string(ln));
 		json_object_set_new(L, "digest", json_sprintf("sha256:%s", res->digest));
@@ -419,16 +399,12 @@ static int build_image(converter *c, strata_layout *l, json_t *entry, size_t idx
 	const char *os = json_string_value(json_object_get(dc, "os"));
 	if (r == 0) {
 		json_t *oc = oci_config(dc);
-		r = put_json(l, oc, cfg_hex, &cfg_size, err);
+		r = strata_layout_put_json(l, oc, cfg_hex, &cfg_size, err);
 		json_decref(oc);
 	}
 	if (r == 0) {
-		json_t *man = json_object();
-		json_object_set_new(man, "schemaVersion", json_integer(2));
-		json_object_set_new(man, "mediaType", json_string("application/vnd.oci.image.manifest.v1+json"));
-		json_object_set_new(man, "config", descriptor("application/vnd.oci.image.config.v1+json", cfg_hex, cfg_size));
-		json_object_set(man, "layers", lds);
-		r = put_json(l, man, img->man_hex, &img->man_size, err);
+		json_t *man = strata_oci_manifest(cfg_hex, cfg_size, lds);
+		r = strata_layout_put_json(l, man, img->man_hex, &img->man_size, err);
 		json_decref(man);
 	}
 	if (r == 0) {
@@ -524,36 +500,15 @@ int strata_convert(strata_pool *pool, const strata_convert_options *o, json_t **
 		if (c.members[i].layer >= 0 && !c.members[i].used)
 			r = strata_error_set(err, 0, "layer member '%s' is not listed in manifest.json", c.members[i].name);
 	if (r == 0) {
-		json_t *idx = json_object(), *mans = json_array();
-		json_object_set_new(idx, "schemaVersion", json_integer(2));
-		json_object_set_new(idx, "mediaType", json_string("application/vnd.oci.image.index.v1+json"));
+		json_t *mans = json_array();
 		for (size_t i = 0; i < nimgs; i++) {
 			size_t k;
 			json_t *ref;
 			json_array_foreach(imgs[i].refs, k, ref)
-			{
-				json_t *d = descriptor("application/vnd.oci.image.manifest.v1+json", imgs[i].man_hex,
-						       imgs[i].man_size);
-				json_t *ann = json_object();
-				json_object_set(ann, "org.opencontainers.image.ref.name", ref);
-				json_object_set_new(d, "annotations", ann);
-				json_t *plat = json_object();
-				json_object_set_new(plat, "architecture", json_string(imgs[i].arch));
-				json_object_set_new(plat, "os", json_string(imgs[i].os));
-				json_object_set_new(d, "platform", plat);
-				json_array_append_new(mans, d);
-			}
+				strata_oci_index_add(mans, imgs[i].man_hex, imgs[i].man_size, json_string_value(ref),
+						     imgs[i].arch, imgs[i].os);
 		}
-		json_object_set_new(idx, "manifests", mans);
-		char *s = json_dumps(idx, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		json_decref(idx);
-		static const char layout_file[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-		r = strata_layout_put_file(l, "index.json", s, strlen(s), err);
-		free(s);
-		if (r == 0)
-			r = strata_layout_put_file(l, "oci-layout", layout_file, sizeof layout_file - 1, err);
-		if (r == 0)
-			r = strata_layout_commit(l, err);
+		r = strata_layout_finish(l, mans, err);
 	}
 	if (r == 0) {
 		json_t *sum = json_object();

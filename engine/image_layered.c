@@ -201,27 +201,6 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static json_t *descriptor(const char *media_type, const char *hex, uint64_t size)
-{
-	json_t *d = json_object();
-	json_object_set_new(d, "mediaType", json_string(media_type));
-	json_object_set_new(d, "digest", json_sprintf("sha256:%s", hex));
-	json_object_set_new(d, "size", json_integer((json_int_t)size));
-	return d;
-}
-
-static int put_json_blob(strata_layout *l, json_t *j, char *hex, uint64_t *size, strata_error *err)
-{
-	/* Hash exactly the bytes written; never re-serialise after. */
-	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (s == NULL)
-		strata_oom();
-	*size = strlen(s);
-	int r = strata_layout_put_blob(l, s, *size, hex, err);
-	free(s);
-	return r;
-}
-
 typedef struct progress_fwd {
 	const strata_layered_options *o;
 	uint64_t total;
@@ -442,23 +421,20 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 	json_object_set_new(cfg, "history", history);
 	char cfg_hex[65], man_hex[65];
 	uint64_t cfg_size = 0, man_size = 0;
-	r = put_json_blob(layout, cfg, cfg_hex, &cfg_size, err);
+	r = strata_layout_put_json(layout, cfg, cfg_hex, &cfg_size, err);
 	json_decref(cfg);
 	if (r < 0) {
 		json_decref(layer_paths);
 		goto out;
 	}
 
-	json_t *man = json_object();
-	json_object_set_new(man, "schemaVersion", json_integer(2));
-	json_object_set_new(man, "mediaType", json_string("application/vnd.oci.image.manifest.v1+json"));
-	json_object_set_new(man, "config", descriptor("application/vnd.oci.image.config.v1+json", cfg_hex, cfg_size));
 	json_t *layers = json_array();
 	for (size_t i = 0; i < nsources; i++)
-		json_array_append_new(layers, descriptor(strata_compress_media_type(o->compress),
-							 results[i].digest, results[i].size));
-	json_object_set_new(man, "layers", layers);
-	r = put_json_blob(layout, man, man_hex, &man_size, err);
+		json_array_append_new(layers, strata_oci_descriptor(strata_compress_media_type(o->compress),
+								    results[i].digest, results[i].size));
+	json_t *man = strata_oci_manifest(cfg_hex, cfg_size, layers);
+	json_decref(layers);
+	r = strata_layout_put_json(layout, man, man_hex, &man_size, err);
 	json_decref(man);
 	if (r < 0) {
 		json_decref(layer_paths);
@@ -484,29 +460,9 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 		r = strata_error_set(err, 0, "invalid tag '%s' (letters, digits and -._:@+/ only)", tag);
 		goto out;
 	}
-	json_t *idx = json_object();
-	json_object_set_new(idx, "schemaVersion", json_integer(2));
-	json_object_set_new(idx, "mediaType", json_string("application/vnd.oci.image.index.v1+json"));
-	json_t *md = descriptor("application/vnd.oci.image.manifest.v1+json", man_hex, man_size);
-	json_t *ann = json_object();
-	json_object_set_new(ann, "org.opencontainers.image.ref.name", json_string(tag));
-	json_object_set_new(md, "annotations", ann);
-	json_t *plat = json_object();
-	json_object_set_new(plat, "architecture", json_string(arch));
-	json_object_set_new(plat, "os", json_string("linux"));
-	json_object_set_new(md, "platform", plat);
 	json_t *mans = json_array();
-	json_array_append_new(mans, md);
-	json_object_set_new(idx, "manifests", mans);
-	char *idx_s = json_dumps(idx, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(idx);
-	static const char layout_file[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-	r = strata_layout_put_file(layout, "index.json", idx_s, strlen(idx_s), err);
-	free(idx_s);
-	if (r == 0)
-		r = strata_layout_put_file(layout, "oci-layout", layout_file, sizeof layout_file - 1, err);
-	if (r == 0)
-		r = strata_layout_commit(layout, err);
+	strata_oci_index_add(mans, man_hex, man_size, tag, arch, "linux");
+	r = strata_layout_finish(layout, mans, err);
 	if (r < 0) {
 		json_decref(layer_paths);
 		goto out;

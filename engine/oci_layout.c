@@ -151,6 +151,72 @@ static int write_tarball(strata_layout *l, strata_error *err)
 	return r;
 }
 
+json_t *strata_oci_descriptor(const char *media_type, const char *hex, uint64_t size)
+{
+	json_t *d = json_object();
+	json_object_set_new(d, "mediaType", json_string(media_type));
+	json_object_set_new(d, "digest", json_sprintf("sha256:%s", hex));
+	json_object_set_new(d, "size", json_integer((json_int_t)size));
+	return d;
+}
+
+int strata_layout_put_json(strata_layout *l, json_t *j, char hex_ret[65], uint64_t *size_ret,
+			   strata_error *err)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (s == NULL)
+		strata_oom();
+	*size_ret = strlen(s);
+	int r = strata_layout_put_blob(l, s, *size_ret, hex_ret, err);
+	free(s);
+	return r;
+}
+
+json_t *strata_oci_manifest(const char *cfg_hex, uint64_t cfg_size, json_t *layers)
+{
+	json_t *man = json_object();
+	json_object_set_new(man, "schemaVersion", json_integer(2));
+	json_object_set_new(man, "mediaType", json_string("application/vnd.oci.image.manifest.v1+json"));
+	json_object_set_new(man, "config",
+			    strata_oci_descriptor("application/vnd.oci.image.config.v1+json", cfg_hex, cfg_size));
+	json_object_set(man, "layers", layers);
+	return man;
+}
+
+void strata_oci_index_add(json_t *manifests, const char *man_hex, uint64_t man_size, const char *ref,
+			  const char *arch, const char *os)
+{
+	json_t *d = strata_oci_descriptor("application/vnd.oci.image.manifest.v1+json", man_hex, man_size);
+	json_t *ann = json_object();
+	json_object_set_new(ann, "org.opencontainers.image.ref.name", json_string(ref));
+	json_object_set_new(d, "annotations", ann);
+	json_t *plat = json_object();
+	json_object_set_new(plat, "architecture", json_string(arch));
+	json_object_set_new(plat, "os", json_string(os));
+	json_object_set_new(d, "platform", plat);
+	json_array_append_new(manifests, d);
+}
+
+int strata_layout_finish(strata_layout *l, json_t *manifests, strata_error *err)
+{
+	static const char layout_file[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+	json_t *idx = json_object();
+	json_object_set_new(idx, "schemaVersion", json_integer(2));
+	json_object_set_new(idx, "mediaType", json_string("application/vnd.oci.image.index.v1+json"));
+	json_object_set_new(idx, "manifests", manifests);
+	char *s = json_dumps(idx, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(idx);
+	if (s == NULL)
+		strata_oom();
+	int r = strata_layout_put_file(l, "index.json", s, strlen(s), err);
+	free(s);
+	if (r == 0)
+		r = strata_layout_put_file(l, "oci-layout", layout_file, sizeof layout_file - 1, err);
+	if (r == 0)
+		r = strata_layout_commit(l, err);
+	return r;
+}
+
 int strata_layout_commit(strata_layout *l, strata_error *err)
 {
 	if (l->format == STRATA_FORMAT_TARBALL) {

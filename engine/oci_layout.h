@@ -12,6 +12,7 @@
 #ifndef STRATA_OCI_LAYOUT_H
 #define STRATA_OCI_LAYOUT_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +38,22 @@ int strata_layout_put_blob(strata_layout *l, const void *data, size_t n, char *d
 /* Writes a top-level file (index.json, oci-layout). */
 int strata_layout_put_file(strata_layout *l, const char *name, const void *data, size_t n,
 			   strata_error *err);
+/* A content descriptor {mediaType, digest: "sha256:<hex>", size}. */
+json_t *strata_oci_descriptor(const char *media_type, const char *hex, uint64_t size);
+/* Serialises j compactly in its key order and stores exactly those bytes as
+ * a blob (never re-serialised after hashing). */
+int strata_layout_put_json(strata_layout *l, json_t *j, char hex_ret[65], uint64_t *size_ret,
+			   strata_error *err);
+/* An image manifest {schemaVersion 2, mediaType, config, layers}; layers is
+ * borrowed (a reference is taken). */
+json_t *strata_oci_manifest(const char *cfg_hex, uint64_t cfg_size, json_t *layers);
+/* An index.json entry for a manifest, tagged with ref (ref.name) and the
+ * platform. Appended to `manifests`. */
+void strata_oci_index_add(json_t *manifests, const char *man_hex, uint64_t man_size, const char *ref,
+			  const char *arch, const char *os);
+/* Writes index.json (with `manifests`, stolen) and oci-layout, then
+ * commits. */
+int strata_layout_finish(strata_layout *l, json_t *manifests, strata_error *err);
 int strata_layout_commit(strata_layout *l, strata_error *err);
 /* Removes the temporary output. Safe to call from a signal handler path
  * only through strata_layout_free's caller; idempotent. */

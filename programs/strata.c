@@ -95,6 +95,48 @@ static void progress_print(void *arg, uint64_t done, uint64_t total)
 		fprintf(stderr, "\r%8.1f MB  %7.1f MB/s ", done / 1e6, mbs);
 }
 
+/* ---------- running a job ---------- */
+
+typedef int (*job_fn)(strata_pool *pool, void *opts, json_t **summary, strata_error *err);
+
+/* Runs fn on a pool of `threads` workers (0: one per core). Returns 0 with
+ * *summary set, or the exit code after printing the error. */
+static int run_on_pool(job_fn fn, void *opts, long threads, bool quiet, json_t **summary)
+{
+	strata_pool_options po = {.threads = (unsigned)threads, .quiet = quiet};
+	strata_pool *pool = strata_pool_create(&po);
+	if (pool == NULL)
+		return fail("cannot start worker threads");
+	strata_error err = STRATA_ERROR_INIT;
+	int r = fn(pool, opts, summary, &err);
+	strata_pool_free(pool);
+	if (!quiet && isatty(2))
+		fputs("\r\033[K", stderr); /* the progress line */
+	if (r < 0) {
+		int code = fail(err.msg);
+		strata_error_clear(&err);
+		return code;
+	}
+	return 0;
+}
+
+static void print_json(json_t *summary)
+{
+	char *s = json_dumps(summary, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	puts(s);
+	free(s);
+}
+
+static int job_build_layered(strata_pool *pool, void *opts, json_t **summary, strata_error *err)
+{
+	return strata_build_layered(pool, opts, summary, err);
+}
+
+static int job_convert(strata_pool *pool, void *opts, json_t **summary, strata_error *err)
+{
+	return strata_convert(pool, opts, summary, err);
+}
+
 /* ---------- build-layered ---------- */
 
 static const char build_layered_help[] =
@@ -238,25 +280,12 @@ static int cmd_build_layered(int argc, char **argv)
 		o.progress = progress_print;
 		o.progress_arg = &pr;
 	}
-	strata_pool_options po = {.threads = (unsigned)threads, .quiet = quiet};
-	strata_pool *pool = strata_pool_create(&po);
-	if (pool == NULL)
-		return fail("cannot start worker threads");
 	json_t *summary = NULL;
-	strata_error err = STRATA_ERROR_INIT;
-	int r = strata_build_layered(pool, &o, &summary, &err);
-	strata_pool_free(pool);
-	if (o.progress)
-		fputs("\r\033[K", stderr);
-	if (r < 0) {
-		int code = fail(err.msg);
-		strata_error_clear(&err);
+	int code = run_on_pool(job_build_layered, &o, threads, quiet, &summary);
+	if (code != 0)
 		return code;
-	}
 	if (json) {
-		char *s = json_dumps(summary, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		puts(s);
-		free(s);
+		print_json(summary);
 	} else if (!quiet) {
 		fprintf(stderr, "strata: wrote %s (%zu layers, tag %s, manifest %s)\n", o.output,
 			json_array_size(json_object_get(summary, "layers")),
@@ -376,25 +405,12 @@ static int cmd_convert(int argc, char **argv)
 		o.progress = progress_print;
 		o.progress_arg = &pr;
 	}
-	strata_pool_options po = {.threads = (unsigned)threads, .quiet = quiet};
-	strata_pool *pool = strata_pool_create(&po);
-	if (pool == NULL)
-		return fail("cannot start worker threads");
 	json_t *summary = NULL;
-	strata_error err = STRATA_ERROR_INIT;
-	int r = strata_convert(pool, &o, &summary, &err);
-	strata_pool_free(pool);
-	if (o.progress)
-		fputs("\r\033[K", stderr);
-	if (r < 0) {
-		int code = fail(err.msg);
-		strata_error_clear(&err);
+	int code = run_on_pool(job_convert, &o, threads, quiet, &summary);
+	if (code != 0)
 		return code;
-	}
 	if (json) {
-		char *s = json_dumps(summary, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		puts(s);
-		free(s);
+		print_json(summary);
 	} else if (!quiet) {
 		fprintf(stderr, "strata: wrote %s (%zu images)\n", o.output,
 			json_array_size(json_object_get(summary, "images")));
@@ -499,9 +515,7 @@ static int cmd_container(int argc, char **argv)
 		return code;
 	}
 	if (json) {
-		char *s = json_dumps(summary, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		puts(s);
-		free(s);
+		print_json(summary);
 	} else if (!quiet) {
 		fprintf(stderr, "strata: wrote bundle %s (%zu store paths)\n", o.output,
 			json_array_size(json_object_get(summary, "store_paths")));
