@@ -98,11 +98,6 @@ static raw_entry *raw_list_add(raw_list *l)
 	return e;
 }
 
-static int cmp_path_ptr(const void *a, const void *b)
-{
-	return strcmp(((const strata_store_path *)a)->path, ((const strata_store_path *)b)->path);
-}
-
 long strata_closure_find(const strata_closure *c, const char *path)
 {
 	size_t lo = 0, hi = c->npaths;
@@ -125,6 +120,12 @@ static int cmp_size(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static const raw_list *sort_raw;
+static int cmp_raw_index(const void *a, const void *b)
+{
+	return strcmp(sort_raw->v[*(const size_t *)a].path, sort_raw->v[*(const size_t *)b].path);
+}
+
 /* Takes ownership of the strings in raw (it is emptied). */
 static int closure_from_raw(raw_list *raw, const char *store_dir, const char *what,
 			    strata_closure **out, strata_error *err)
@@ -133,29 +134,26 @@ static int closure_from_raw(raw_list *raw, const char *store_dir, const char *wh
 	c->store_dir = strata_xstrdup(store_dir);
 	c->paths = strata_xcalloc(raw->n, sizeof *c->paths);
 	c->npaths = raw->n;
-	for (size_t i = 0; i < raw->n; i++) {
-		strata_store_path *p = &c->paths[i];
-		p->path = raw->v[i].path;
-		raw->v[i].path = NULL;
-		p->nar_size = raw->v[i].nar_size;
-		/* Carry the raw index so references can be resolved after sorting. */
-		p->refs = (size_t *)(uintptr_t)i;
-	}
-	qsort(c->paths, c->npaths, sizeof *c->paths, cmp_path_ptr);
-	size_t *order = strata_xmalloc(raw->n * sizeof *order);
+	/* order[i]: the raw entry that becomes paths[i] (sorted by path). */
+	size_t *order = strata_xmalloc((raw->n ? raw->n : 1) * sizeof *order);
+	for (size_t i = 0; i < raw->n; i++)
+		order[i] = i;
+	sort_raw = raw;
+	qsort(order, raw->n, sizeof *order, cmp_raw_index);
+	size_t sl = strlen(store_dir);
 	int r = 0;
 	for (size_t i = 0; i < c->npaths; i++) {
 		strata_store_path *p = &c->paths[i];
-		order[i] = (size_t)(uintptr_t)p->refs;
-		p->refs = NULL;
-		size_t sl = strlen(store_dir);
+		p->path = strata_steal_pointer(&raw->v[order[i]].path);
+		p->nar_size = raw->v[order[i]].nar_size;
 		p->hash = p->path + sl + 1;
 		p->name = p->hash + STRATA_HASH_LEN + 1;
-		if (i > 0 && strcmp(c->paths[i - 1].path, p->path) == 0) {
-			r = strata_error_set(err, 0, "%s: store path '%s' is listed twice", what, p->path);
+	}
+	for (size_t i = 1; i < c->npaths; i++)
+		if (strcmp(c->paths[i - 1].path, c->paths[i].path) == 0) {
+			r = strata_error_set(err, 0, "%s: store path '%s' is listed twice", what, c->paths[i].path);
 			goto out;
 		}
-	}
 	for (size_t i = 0; i < c->npaths; i++) {
 		strata_store_path *p = &c->paths[i];
 		raw_entry *e = &raw->v[order[i]];

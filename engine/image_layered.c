@@ -37,10 +37,26 @@ int strata_parse_time(const char *s, long long *epoch_ret, strata_error *err)
 		*epoch_ret = v;
 		return 0;
 	}
-	int Y, M, D, h, mi, sec, n = 0;
-	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &Y, &M, &D, &h, &mi, &sec, &n) != 6 ||
-	    M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60)
-		return strata_error_set(err, 0, "'%s' is not an RFC 3339 time (e.g. 2024-01-31T12:00:00Z)", s);
+	/* Fixed positions: YYYY-MM-DDTHH:MM:SS (sscanf would take one-digit
+	 * fields, signs and spaces). */
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+	size_t n = sizeof shape - 1;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool ok = shape[i] == 'd' ? isdigit((unsigned char)c) != 0
+			  : shape[i] == 'T' ? (c == 'T' || c == 't' || c == ' ')
+					    : c == shape[i];
+		if (!ok)
+			return strata_error_set(err, 0, "'%s' is not an RFC 3339 time (e.g. 2024-01-31T12:00:00Z)", s);
+	}
+#define NUM2(i) ((s[i] - '0') * 10 + (s[(i) + 1] - '0'))
+	int Y = NUM2(0) * 100 + NUM2(2), M = NUM2(5), D = NUM2(8), h = NUM2(11), mi = NUM2(14), sec = NUM2(17);
+#undef NUM2
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+	if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || (M == 2 && D == 29 && !leap) || h > 23 || mi > 59 ||
+	    sec > 60)
+		return strata_error_set(err, 0, "'%s' is not a valid date and time", s);
 	const char *p = s + n;
 	if (*p == '.') /* fractions are dropped: tar and config keep seconds */
 		for (p++; isdigit((unsigned char)*p); p++) {
@@ -49,9 +65,14 @@ int strata_parse_time(const char *s, long long *epoch_ret, strata_error *err)
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if (*p == '+' || *p == '-') {
-		int oh, om;
-		if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
-			return strata_error_set(err, 0, "'%s': bad time zone offset", s);
+		/* exactly [+-]hh:mm */
+		const char *q = p + 1;
+		if (!isdigit((unsigned char)q[0]) || !isdigit((unsigned char)q[1]) || q[2] != ':' ||
+		    !isdigit((unsigned char)q[3]) || !isdigit((unsigned char)q[4]))
+			return strata_error_set(err, 0, "'%s': bad time zone offset (want +hh:mm)", s);
+		int oh = (q[0] - '0') * 10 + (q[1] - '0'), om = (q[3] - '0') * 10 + (q[4] - '0');
+		if (oh > 23 || om > 59)
+			return strata_error_set(err, 0, "'%s': bad time zone offset (want +hh:mm)", s);
 		off = (oh * 3600LL + om * 60LL) * (*p == '+' ? 1 : -1);
 		p += 6;
 	} else {
