@@ -145,10 +145,11 @@ static chunk *chunk_acquire(build *b)
 			c->out = b->o->compress == STRATA_COMPRESS_NONE ? NULL : strata_xmalloc(b->out_cap);
 			return c;
 		}
-		/* Budget spent: run a pending task (often one of our own
-		 * compress tasks) rather than idle this core. */
+		/* Budget spent: compress one of our own pending chunks rather
+		 * than idle this core. Only our own: helping with any task could
+		 * nest another layer's whole producer on this stack. */
 		pthread_mutex_unlock(&b->budget_mutex);
-		bool ran = strata_pool_help(b->pool);
+		bool ran = strata_pool_help_local(b->pool);
 		pthread_mutex_lock(&b->budget_mutex);
 		if (!ran && b->free_list == NULL) {
 			/* Every chunk in flight is being compressed elsewhere

@@ -536,6 +536,20 @@ bool strata_pool_help(strata_pool *pool)
 	return true;
 }
 
+bool strata_pool_help_local(strata_pool *pool)
+{
+	worker *w = current_worker(pool);
+	if (w == NULL)
+		return false;
+	task *t = strata_deque_take(w->deque);
+	if (t == NULL) {
+		flush_done(pool, w);
+		return false;
+	}
+	run_task(pool, w, t);
+	return true;
+}
+
 void strata_pool_wait(strata_pool *pool, strata_group *group)
 {
 	worker *w = current_worker(pool);

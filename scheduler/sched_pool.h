@@ -64,6 +64,12 @@ void strata_pool_wait(strata_pool *pool, strata_group *group);
  * say) without idling a core. On a foreign thread it returns false. */
 bool strata_pool_help(strata_pool *pool);
 
+/* Like strata_pool_help, but only takes from the calling worker's own deque
+ * (the tasks it spawned itself, newest first): never steals, never takes
+ * injected work. A task that waits for its own children this way cannot end
+ * up running unrelated long tasks nested on its stack. */
+bool strata_pool_help_local(strata_pool *pool);
+
 /* Index of the calling worker of this pool in [0, threads), or -1. */
 int strata_pool_worker_index(const strata_pool *pool);
 

@@ -221,6 +221,48 @@ static void test_help_one_worker(void **s)
 	pool = NULL;
 }
 
+/* help_local runs the caller's own tasks, never injected (or stolen) ones. */
+static atomic_int own_ran, injected_ran;
+static void own_task(void *arg)
+{
+	(void)arg;
+	atomic_store(&own_ran, 1);
+}
+static void injected_task(void *arg)
+{
+	(void)arg;
+	atomic_store(&injected_ran, 1);
+}
+static void local_helper_task(void *arg)
+{
+	int *ok = arg;
+	strata_pool_spawn(pool, NULL, own_task, NULL); /* from a worker: its own deque */
+	bool first = strata_pool_help_local(pool);
+	bool second = strata_pool_help_local(pool); /* only the injected task is left */
+	*ok = first && !second && atomic_load(&own_ran) == 1 && atomic_load(&injected_ran) == 0;
+}
+
+static void test_help_local(void **s)
+{
+	(void)s;
+	strata_pool_options o = {.threads = 1, .quiet = true};
+	pool = strata_pool_create(&o);
+	atomic_store(&own_ran, 0);
+	atomic_store(&injected_ran, 0);
+	int ok = 0;
+	strata_group g = STRATA_GROUP_INIT;
+	/* Both injected (foreign thread, FIFO): the helper runs first, the
+	 * other waits in the injection queue while the helper helps. */
+	strata_pool_spawn(pool, &g, local_helper_task, &ok);
+	strata_pool_spawn(pool, &g, injected_task, NULL);
+	strata_pool_wait(pool, &g);
+	assert_int_equal(ok, 1);
+	assert_int_equal(atomic_load(&injected_ran), 1);
+	assert_false(strata_pool_help_local(pool)); /* foreign thread */
+	strata_pool_free(pool);
+	pool = NULL;
+}
+
 static void test_default_threads(void **s)
 {
 	(void)s;
@@ -243,6 +285,7 @@ int main(void)
 		cmocka_unit_test(test_wait_inside_task),
 		cmocka_unit_test(test_shutdown_pending),
 		cmocka_unit_test(test_help_one_worker),
+		cmocka_unit_test(test_help_local),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
