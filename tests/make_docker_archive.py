@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Writes Docker archives for strata convert's tests.
 
-  make_docker_archive.py OUT.tar [--images N] [--gzip-layers] [--bad KIND]
+  make_docker_archive.py OUT.tar [--images N] [--gzip-layers] [--docker25] [--bad KIND]
 
 Default: nixpkgs' stream_layered_image.py layout: layers first as
 <diff_id>/layer.tar (PAX tars with absolute member names, as nixpkgs writes
 them), then <sha256(config)>.json, then manifest.json last. --images 2 adds a
-second image (three tags in all). --gzip-layers stores layers gzip-compressed
+second image (three tags in all). --docker25 writes Docker 25+'s layout:
+an OCI image layout (blobs/sha256/<hex>, index.json, oci-layout) plus a
+manifest.json whose Config and Layers name those blobs. --gzip-layers stores layers gzip-compressed
 (docker save of old daemons). --bad makes one broken archive:
   dotdot, absolute, link-out, duplicate, missing-layer, unlisted-layer,
   diff-id, truncated, no-manifest
@@ -37,6 +39,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--images", type=int, default=1)
     ap.add_argument("--gzip-layers", action="store_true")
+    ap.add_argument("--docker25", action="store_true")
     ap.add_argument("--bad", default="")
     a = ap.parse_args()
     images = []
@@ -49,7 +52,7 @@ def main():
             t = layer_tar(files)
             diff = hashlib.sha256(t).hexdigest()
             blob = gzip.compress(t, mtime=0) if a.gzip_layers else t
-            name = "%s/layer.tar" % diff
+            name = ("blobs/sha256/%s" % diff) if a.docker25 else "%s/layer.tar" % diff
             layers.append((name, diff))
             members.append((name, blob, tarfile.REGTYPE, ""))
         cfg = {"created": "1970-01-01T00:00:01+00:00", "architecture": "amd64", "os": "linux",
@@ -60,7 +63,16 @@ def main():
             cfg["rootfs"]["diff_ids"][1] = "sha256:" + "0" * 64
         cb = json.dumps(cfg, indent=4).encode()
         cname = hashlib.sha256(cb).hexdigest() + ".json"
+        if a.docker25:
+            cname = "blobs/sha256/" + hashlib.sha256(cb).hexdigest()
         members.append((cname, cb, tarfile.REGTYPE, ""))
+        if a.docker25:
+            om = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                             "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                        "digest": "sha256:" + cname[13:], "size": len(cb)},
+                             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                         "digest": "sha256:" + d, "size": 0} for _, d in layers]}).encode()
+            members.append(("blobs/sha256/" + hashlib.sha256(om).hexdigest(), om, tarfile.REGTYPE, ""))
         tags = ["strata/img%d:latest" % img] + (["strata/img%d:v2" % img] if img == 1 else [])
         images.append({"Config": cname, "RepoTags": tags, "Layers": [n for n, _ in layers]})
     if a.bad == "missing-layer":
@@ -75,8 +87,13 @@ def main():
         members.insert(0, ("escape.tar", b"", tarfile.SYMTYPE, "../../etc/passwd"))
     if a.bad == "duplicate":
         members.append(members[0])
+    if a.docker25:
+        members.append(("index.json", json.dumps({"schemaVersion": 2, "manifests": []}).encode(), tarfile.REGTYPE, ""))
     if a.bad != "no-manifest":
         members.append(("manifest.json", json.dumps(images, indent=4).encode(), tarfile.REGTYPE, ""))
+    if a.docker25:
+        members.append(("oci-layout", b'{"imageLayoutVersion": "1.0.0"}', tarfile.REGTYPE, ""))
+        members.append(("repositories", b'{"strata/img0": {"latest": "x"}}', tarfile.REGTYPE, ""))
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as out:
         for name, data, kind, link in members:

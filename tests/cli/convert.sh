@@ -40,7 +40,8 @@ assert_eq "$(ref_of "$WORK/n1")" "strata/img0:latest" "ref from RepoTags"
 # 3. the whole archive gzip- or zstd-compressed; gzip-compressed layers inside
 gzip -c "$WORK/nix.tar" > "$WORK/nix.tar.gz"; zstd -q -c "$WORK/nix.tar" > "$WORK/nix.tar.zst"
 python3 "$MK" "$WORK/gzl.tar" --gzip-layers
-for f in nix.tar.gz nix.tar.zst gzl.tar; do
+python3 "$MK" "$WORK/d25.tar" --docker25    # Docker 25+: an OCI layout + manifest.json
+for f in nix.tar.gz nix.tar.zst gzl.tar d25.tar; do
   "$STRATA" convert -q "$WORK/$f" -o "$WORK/c-$f"
   diff -r "$WORK/n1" "$WORK/c-$f" > /dev/null || fail "$f converts to different bytes"
 done
