@@ -362,9 +362,17 @@ static int build_image(converter *c, strata_layout *l, json_t *entry, size_t idx
 		json_decref(dc);
 		return strata_error_set(err, 0, "config '%s': invalid JSON: %s", cm->name, je.text);
 	}
-	json_t *diff_ids = json_object_get(json_object_get(dc, "rootfs"), "diff_ids");
+	json_t *rootfs = json_object_get(dc, "rootfs");
+	json_t *diff_ids = json_object_get(rootfs, "diff_ids");
 	int r = 0;
-	if (!json_is_array(diff_ids) || json_array_size(diff_ids) != json_array_size(layers))
+	/* What an OCI config requires, checked here: a config that lacks it
+	 * would be copied into an image no client accepts. */
+	if (!json_is_string(json_object_get(dc, "architecture")) || !json_is_string(json_object_get(dc, "os")))
+		r = strata_error_set(err, 0, "config '%s': 'architecture' and 'os' must be strings", cm->name);
+	else if (!json_is_string(json_object_get(rootfs, "type")) ||
+		 strcmp(json_string_value(json_object_get(rootfs, "type")), "layers") != 0)
+		r = strata_error_set(err, 0, "config '%s': rootfs.type must be \"layers\"", cm->name);
+	else if (!json_is_array(diff_ids) || json_array_size(diff_ids) != json_array_size(layers))
 		r = strata_error_set(err, 0, "config '%s': rootfs.diff_ids does not list the manifest's %zu layers",
 				     cm->name, json_array_size(layers));
 	json_t *lds = json_array(), *sl = json_array();
@@ -433,8 +441,8 @@ static int build_image(converter *c, strata_layout *l, json_t *entry, size_t idx
 		json_object_set(I, "refs", img->refs);
 		json_object_set(I, "layers", sl);
 		json_array_append_new(sum, I);
-		img->arch = strata_xstrdup(arch ? arch : "amd64");
-		img->os = strata_xstrdup(os ? os : "linux");
+		img->arch = strata_xstrdup(arch);
+		img->os = strata_xstrdup(os);
 	}
 	json_decref(lds);
 	json_decref(sl);
