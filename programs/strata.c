@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <locale.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,52 @@ static int parse_long(const char *cmd, const char *opt, const char *s, long lo, 
 	return 0;
 }
 
+static int parse_compress(const char *cmd, const char *s, strata_compress *out)
+{
+	if (!strcmp(s, "gzip"))
+		*out = STRATA_COMPRESS_GZIP;
+	else if (!strcmp(s, "zstd"))
+		*out = STRATA_COMPRESS_ZSTD;
+	else if (!strcmp(s, "none"))
+		*out = STRATA_COMPRESS_NONE;
+	else
+		return usage_error(cmd, "--compress must be gzip, zstd or none, not '%s'", s), -1;
+	return 0;
+}
+
+static int parse_format(const char *cmd, const char *s, strata_layout_format *out)
+{
+	if (!strcmp(s, "directory"))
+		*out = STRATA_FORMAT_DIRECTORY;
+	else if (!strcmp(s, "tarball"))
+		*out = STRATA_FORMAT_TARBALL;
+	else
+		return usage_error(cmd, "--format must be directory or tarball, not '%s'", s), -1;
+	return 0;
+}
+
+/* Prints the summary as JSON (--json) or as the one-line human message
+ * (unless --quiet), then drops it. Returns the exit code 0. */
+static int report(json_t *summary, bool json, bool quiet, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int report(json_t *summary, bool json, bool quiet, const char *fmt, ...)
+{
+	if (json) {
+		char *s = json_dumps(summary, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(s);
+		free(s);
+	} else if (!quiet) {
+		va_list ap;
+		va_start(ap, fmt);
+		fputs("strata: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		va_end(ap);
+	}
+	json_decref(summary);
+	return 0;
+}
+
 /* ---------- progress ---------- */
 
 typedef struct progress {
@@ -118,13 +165,6 @@ static int run_on_pool(job_fn fn, void *opts, long threads, bool quiet, json_t *
 		return code;
 	}
 	return 0;
-}
-
-static void print_json(json_t *summary)
-{
-	char *s = json_dumps(summary, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	puts(s);
-	free(s);
 }
 
 static int job_build_layered(strata_pool *pool, void *opts, json_t **summary, strata_error *err)
@@ -242,10 +282,7 @@ static int cmd_build_layered(int argc, char **argv)
 			if (parse_long(cmd, "--max-layers", optarg, 2, 10000, &o.max_layers) < 0) return 2;
 			break;
 		case OPT_COMPRESS:
-			if (!strcmp(optarg, "gzip")) o.compress = STRATA_COMPRESS_GZIP;
-			else if (!strcmp(optarg, "zstd")) o.compress = STRATA_COMPRESS_ZSTD;
-			else if (!strcmp(optarg, "none")) o.compress = STRATA_COMPRESS_NONE;
-			else return usage_error(cmd, "--compress must be gzip, zstd or none, not '%s'", optarg);
+			if (parse_compress(cmd, optarg, &o.compress) < 0) return 2;
 			break;
 		case OPT_LEVEL:
 			if (parse_long(cmd, "--level", optarg, 1, 19, &v) < 0) return 2;
@@ -253,9 +290,7 @@ static int cmd_build_layered(int argc, char **argv)
 			break;
 		case 'o': o.output = optarg; break;
 		case OPT_FORMAT:
-			if (!strcmp(optarg, "directory")) o.format = STRATA_FORMAT_DIRECTORY;
-			else if (!strcmp(optarg, "tarball")) o.format = STRATA_FORMAT_TARBALL;
-			else return usage_error(cmd, "--format must be directory or tarball, not '%s'", optarg);
+			if (parse_format(cmd, optarg, &o.format) < 0) return 2;
 			break;
 		case OPT_FORCE: o.force = true; break;
 		case OPT_THREADS:
@@ -284,16 +319,10 @@ static int cmd_build_layered(int argc, char **argv)
 	int code = run_on_pool(job_build_layered, &o, threads, quiet, &summary);
 	if (code != 0)
 		return code;
-	if (json) {
-		print_json(summary);
-	} else if (!quiet) {
-		fprintf(stderr, "strata: wrote %s (%zu layers, tag %s, manifest %s)\n", o.output,
-			json_array_size(json_object_get(summary, "layers")),
-			json_string_value(json_object_get(summary, "tag")),
-			json_string_value(json_object_get(summary, "manifest")));
-	}
-	json_decref(summary);
-	return 0;
+	return report(summary, json, quiet, "wrote %s (%zu layers, tag %s, manifest %s)", o.output,
+		      json_array_size(json_object_get(summary, "layers")),
+		      json_string_value(json_object_get(summary, "tag")),
+		      json_string_value(json_object_get(summary, "manifest")));
 }
 
 /* ---------- verify ---------- */
@@ -367,17 +396,12 @@ static int cmd_convert(int argc, char **argv)
 		switch (c) {
 		case 'o': o.output = optarg; break;
 		case V_FORMAT:
-			if (!strcmp(optarg, "directory")) o.format = STRATA_FORMAT_DIRECTORY;
-			else if (!strcmp(optarg, "tarball")) o.format = STRATA_FORMAT_TARBALL;
-			else return usage_error(cmd, "--format must be directory or tarball, not '%s'", optarg);
+			if (parse_format(cmd, optarg, &o.format) < 0) return 2;
 			break;
 		case V_NAME: o.name = optarg; break;
 		case V_TAG: o.tag = optarg; break;
 		case V_COMPRESS:
-			if (!strcmp(optarg, "gzip")) o.compress = STRATA_COMPRESS_GZIP;
-			else if (!strcmp(optarg, "zstd")) o.compress = STRATA_COMPRESS_ZSTD;
-			else if (!strcmp(optarg, "none")) o.compress = STRATA_COMPRESS_NONE;
-			else return usage_error(cmd, "--compress must be gzip, zstd or none, not '%s'", optarg);
+			if (parse_compress(cmd, optarg, &o.compress) < 0) return 2;
 			break;
 		case V_LEVEL:
 			if (parse_long(cmd, "--level", optarg, 1, 19, &v) < 0) return 2;
@@ -409,14 +433,8 @@ static int cmd_convert(int argc, char **argv)
 	int code = run_on_pool(job_convert, &o, threads, quiet, &summary);
 	if (code != 0)
 		return code;
-	if (json) {
-		print_json(summary);
-	} else if (!quiet) {
-		fprintf(stderr, "strata: wrote %s (%zu images)\n", o.output,
-			json_array_size(json_object_get(summary, "images")));
-	}
-	json_decref(summary);
-	return 0;
+	return report(summary, json, quiet, "wrote %s (%zu images)", o.output,
+		      json_array_size(json_object_get(summary, "images")));
 }
 
 /* ---------- container ---------- */
@@ -514,14 +532,8 @@ static int cmd_container(int argc, char **argv)
 		strata_error_clear(&err);
 		return code;
 	}
-	if (json) {
-		print_json(summary);
-	} else if (!quiet) {
-		fprintf(stderr, "strata: wrote bundle %s (%zu store paths)\n", o.output,
-			json_array_size(json_object_get(summary, "store_paths")));
-	}
-	json_decref(summary);
-	return 0;
+	return report(summary, json, quiet, "wrote bundle %s (%zu store paths)", o.output,
+		      json_array_size(json_object_get(summary, "store_paths")));
 }
 
 static const char main_help[] =
