@@ -15,18 +15,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char nix32_chars[] = "0123456789abcdfghijklmnpqrsvwxyz";
+#define N32(c) [c] = true
+/* nix-base32's alphabet: digits and lowercase letters without e, o, u, t. */
+static const bool nix32_table[256] = {
+	N32('0'), N32('1'), N32('2'), N32('3'), N32('4'), N32('5'), N32('6'), N32('7'), N32('8'), N32('9'),
+	N32('a'), N32('b'), N32('c'), N32('d'), N32('f'), N32('g'), N32('h'), N32('i'), N32('j'), N32('k'),
+	N32('l'), N32('m'), N32('n'), N32('p'), N32('q'), N32('r'), N32('s'), N32('v'), N32('w'), N32('x'),
+	N32('y'), N32('z'),
+};
+#undef N32
 
 static bool is_nix32(unsigned char c)
 {
-	static bool table[256];
-	static bool init;
-	if (!init) { /* benign race: every thread writes the same values */
-		for (const char *p = nix32_chars; *p; p++)
-			table[(unsigned char)*p] = true;
-		init = true;
-	}
-	return table[c];
+	return nix32_table[c];
 }
 
 static bool name_char_ok(char c)
@@ -478,11 +479,6 @@ static const char *listing_hash_of(const void *arg, size_t i)
 	return ((const listing *)arg)->names[i];
 }
 
-static int cmp_cstr_ptr(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int strata_closure_discover(char *const *roots, size_t nroots, const char *store_dir,
 			    strata_closure **out, strata_error *err)
 {
@@ -500,7 +496,7 @@ int strata_closure_discover(char *const *roots, size_t nroots, const char *store
 	}
 	closedir(d);
 	if (l.n > 1)
-		qsort(l.names, l.n, sizeof *l.names, cmp_cstr_ptr);
+		qsort(l.names, l.n, sizeof *l.names, strata_cmp_strp);
 
 	scan_ctx s = {0};
 	scan_ctx_init(&s, l.n, listing_hash_of, &l);
@@ -514,7 +510,7 @@ int strata_closure_discover(char *const *roots, size_t nroots, const char *store
 		if ((r = strata_store_path_check(roots[i], store_dir, err)) < 0)
 			break;
 		const char *base = roots[i] + strlen(store_dir) + 1;
-		char **hit = l.n ? bsearch(&base, l.names, l.n, sizeof *l.names, cmp_cstr_ptr) : NULL;
+		char **hit = l.n ? bsearch(&base, l.names, l.n, sizeof *l.names, strata_cmp_strp) : NULL;
 		if (hit == NULL) {
 			r = strata_error_set(err, ENOENT, "store path '%s'", roots[i]);
 			break;
@@ -561,7 +557,8 @@ int strata_closure_discover(char *const *roots, size_t nroots, const char *store
 
 /* ---------- entry points ---------- */
 
-int strata_closure_from_paths(char *const *paths, size_t n, const char *store_dir,
+/* The text form: references found by scanning the listed paths. */
+static int closure_from_paths(char *const *paths, size_t n, const char *store_dir,
 			      strata_closure **out, strata_error *err)
 {
 	raw_list raw = {0};
@@ -681,7 +678,7 @@ int strata_closure_parse(char *buf, size_t len, const char *file, const char *st
 	}
 	if (n == 0)
 		r = strata_error_set(err, 0, "%s: the closure holds no store paths", file);
-	else if ((r = strata_closure_from_paths(paths, n, store_dir, out, err)) < 0)
+	else if ((r = closure_from_paths(paths, n, store_dir, out, err)) < 0)
 		strata_error_wrap(err, "%s", file);
 	free(paths);
 	return r;

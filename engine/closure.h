@@ -52,11 +52,6 @@ int strata_closure_load(const char *file, const char *store_dir, strata_closure 
 int strata_closure_parse(char *buf, size_t len, const char *file, const char *store_dir,
 			 strata_closure **out, strata_error *err);
 
-/* Builds a closure from an in-memory list of store paths by scanning them
- * (the text form without a file). */
-int strata_closure_from_paths(char *const *paths, size_t n, const char *store_dir,
-			      strata_closure **out, strata_error *err);
-
 /* The closure of `roots` (store paths, each in store_dir): every path the
  * roots' files mention by hash part, transitively, found by scanning against
  * the listing of store_dir, as Nix computes references. */

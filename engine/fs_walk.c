@@ -30,11 +30,6 @@ static const char *type_name(mode_t m)
 	return "unknown file type";
 }
 
-static int cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void free_names(char **names, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -97,7 +92,7 @@ static int walk_at(walker *w, int dir_fd, const char *rel, size_t len, const cha
 	}
 	int dfd = dirfd(d);
 	/* readdir order depends on the filesystem; the tar must not. */
-	qsort(names, n, sizeof *names, cmp_name);
+	qsort(names, n, sizeof *names, strata_cmp_strp);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		size_t nl = strlen(names[i]);
 		if (len + 1 + nl + 1 > w->cap) {

@@ -39,11 +39,6 @@ static int check_object_of_empty(json_t *v, const char *key, const char *what, b
 	return 0;
 }
 
-static int cmp_cstr(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* A copy of the user's runtime config with validated types and sorted keys
  * (the bytes must not depend on the input file's key order). */
 int strata_image_config_normalise(json_t *in, const char *what, json_t **out, strata_error *err)
@@ -77,7 +72,7 @@ int strata_image_config_normalise(json_t *in, const char *what, json_t **out, st
 			break;
 	}
 	if (r == 0) {
-		qsort(keys, n, sizeof *keys, cmp_cstr);
+		qsort(keys, n, sizeof *keys, strata_cmp_strp);
 		json_t *o = json_object();
 		for (size_t i = 0; i < n; i++)
 			json_object_set(o, keys[i], json_object_get(in, keys[i]));

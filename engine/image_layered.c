@@ -126,11 +126,6 @@ static char *py_list_repr(char *const *items, size_t n)
 	return s;
 }
 
-static int cmp_cstr(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* ---------- --contents: the customisation layer (lndir semantics) ---------- */
 
 typedef struct synth_list {
@@ -177,7 +172,7 @@ static int join_level(synth_list *out, const char *rel, char **srcs, size_t ns, 
 		closedir(d);
 	}
 	if (nn > 1)
-		qsort(names, nn, sizeof *names, cmp_cstr);
+		qsort(names, nn, sizeof *names, strata_cmp_strp);
 	int r = 0;
 	for (size_t i = 0; i < nn && r == 0; i++) {
 		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)

@@ -7,13 +7,13 @@
  * the list (hash + write) while others just enqueue and leave. */
 #define _GNU_SOURCE
 #include "layer_build.h"
+#include "digest.h"
 #include "strata_util.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libdeflate.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +33,7 @@ typedef struct chunk {
 
 struct strata_layer_writer {
 	strata_pool *pool;
-	strata_build_options o_copy;
-	const strata_build_options *o;
+	strata_build_options o; /* a copy: callers' options may go away */
 	strata_group group; /* every producer and compress task */
 	size_t chunk_size, out_cap;
 
@@ -78,7 +77,7 @@ struct strata_layer_stream {
 	/* Producer-private. */
 	chunk *cur;
 	uint64_t next_seq;
-	EVP_MD_CTX *tar_md;
+	strata_sha256 *tar_md;
 	uint64_t tar_size;
 
 	/* Sink state, under sink_mutex. */
@@ -88,7 +87,7 @@ struct strata_layer_stream {
 	uint64_t nchunks; /* set by the producer when the stream ends; UINT64_MAX before */
 	bool draining;
 	bool closed; /* fd closed after the last chunk (or never opened) */
-	EVP_MD_CTX *blob_md; /* touched only by the drainer */
+	strata_sha256 *blob_md; /* touched only by the drainer */
 	uint64_t blob_size;  /* touched only by the drainer */
 };
 typedef struct strata_layer_stream layer_job;
@@ -142,7 +141,7 @@ static chunk *chunk_acquire(build *b)
 			pthread_mutex_unlock(&b->budget_mutex);
 			chunk *c = strata_xcalloc(1, sizeof *c);
 			c->in = strata_xmalloc(b->chunk_size);
-			c->out = b->o->compress == STRATA_COMPRESS_NONE ? NULL : strata_xmalloc(b->out_cap);
+			c->out = b->o.compress == STRATA_COMPRESS_NONE ? NULL : strata_xmalloc(b->out_cap);
 			return c;
 		}
 		/* Budget spent: compress one of our own pending chunks rather
@@ -185,7 +184,7 @@ static void sink_process(layer_job *j, chunk *c)
 		return;
 	const unsigned char *data = c->out ? c->out : c->in;
 	size_t n = c->out ? c->out_len : c->in_len;
-	EVP_DigestUpdate(j->blob_md, data, n);
+	strata_sha256_update(j->blob_md, data, n);
 	j->blob_size += n;
 	int r = strata_write_all(j->fd, data, n);
 	if (r < 0) {
@@ -194,10 +193,10 @@ static void sink_process(layer_job *j, chunk *c)
 		fail(b, &e);
 		return;
 	}
-	if (b->o->progress) {
+	if (b->o.progress) {
 		pthread_mutex_lock(&b->progress_mutex);
 		b->progress_bytes += c->in_len;
-		b->o->progress(b->o->progress_arg, b->progress_bytes);
+		b->o.progress(b->o.progress_arg, b->progress_bytes);
 		pthread_mutex_unlock(&b->progress_mutex);
 	}
 }
@@ -251,11 +250,11 @@ static void compress_task(void *arg)
 {
 	chunk *c = arg;
 	build *b = c->job->b;
-	if (!stopped(b) && b->o->compress != STRATA_COMPRESS_NONE) {
+	if (!stopped(b) && b->o.compress != STRATA_COMPRESS_NONE) {
 		int w = strata_pool_worker_index(b->pool);
 		assert(w >= 0 && (unsigned)w < b->nworkers);
-		if (b->o->compress == STRATA_COMPRESS_GZIP) {
-			if (b->gz[w] == NULL && (b->gz[w] = libdeflate_alloc_compressor(b->o->level)) == NULL)
+		if (b->o.compress == STRATA_COMPRESS_GZIP) {
+			if (b->gz[w] == NULL && (b->gz[w] = libdeflate_alloc_compressor(b->o.level)) == NULL)
 				strata_oom();
 			c->out_len = libdeflate_gzip_compress(b->gz[w], c->in, c->in_len, c->out, b->out_cap);
 			assert(c->out_len > 0); /* out_cap is the bound */
@@ -263,7 +262,7 @@ static void compress_task(void *arg)
 			if (b->zs[w] == NULL) {
 				if ((b->zs[w] = ZSTD_createCCtx()) == NULL)
 					strata_oom();
-				ZSTD_CCtx_setParameter(b->zs[w], ZSTD_c_compressionLevel, b->o->level);
+				ZSTD_CCtx_setParameter(b->zs[w], ZSTD_c_compressionLevel, b->o.level);
 				ZSTD_CCtx_setParameter(b->zs[w], ZSTD_c_checksumFlag, 0);
 			}
 			size_t r = ZSTD_compress2(b->zs[w], c->out, b->out_cap, c->in, c->in_len);
@@ -295,7 +294,7 @@ int strata_layer_stream_write(strata_layer_stream *j, const void *buf, size_t n,
 	build *b = j->b;
 	if (stopped(b))
 		return strata_error_set(err, 0, "%s", strata_cancelled() ? "interrupted" : "stopped");
-	EVP_DigestUpdate(j->tar_md, buf, n);
+	strata_sha256_update(j->tar_md, buf, n);
 	j->tar_size += n;
 	const unsigned char *p = buf;
 	while (n > 0) {
@@ -354,14 +353,14 @@ static int produce(layer_job *j, strata_error *err)
 	if (s->tar_file != NULL)
 		return copy_tar_file(j, s->tar_file, err);
 
-	strata_tar *t = strata_tar_create(&b->o->tar, producer_sink, j);
+	strata_tar *t = strata_tar_create(&b->o.tar, producer_sink, j);
 	int r = 0;
 	if (s->synth != NULL) {
 		for (size_t i = 0; i < s->nsynth && r == 0; i++)
 			r = s->synth[i].target ? strata_tar_add_symlink(t, s->synth[i].name, s->synth[i].target, err)
 					       : strata_tar_add_dir(t, s->synth[i].name, 0755, err);
 	} else {
-		r = strata_tar_add_ancestors(t, b->o->store_dir, err);
+		r = strata_tar_add_ancestors(t, b->o.store_dir, err);
 		for (size_t i = 0; i < s->nstore_paths && r == 0; i++)
 			r = strata_tar_add_tree(t, s->store_paths[i], err);
 	}
@@ -389,10 +388,7 @@ int strata_layer_stream_close(strata_layer_stream *j, strata_error *err)
 	if (!j->draining)
 		sink_maybe_close(j); /* every chunk may already be written */
 	pthread_mutex_unlock(&j->sink_mutex);
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	EVP_DigestFinal_ex(j->tar_md, md, &len);
-	strata_hex(md, len, j->res->diff_id);
+	strata_sha256_final_hex(j->tar_md, j->res->diff_id);
 	j->res->tar_size = j->tar_size;
 	return 0;
 }
@@ -428,10 +424,7 @@ static void producer_task(void *arg)
 
 static int finalize_layer(layer_job *j, strata_error *err)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	EVP_DigestFinal_ex(j->blob_md, md, &len);
-	strata_hex(md, len, j->res->digest);
+	strata_sha256_final_hex(j->blob_md, j->res->digest);
 	j->res->size = j->blob_size;
 	assert(j->closed && j->fd < 0);
 	cleanup_free char *final = strata_xasprintf("%s/%s", j->blob_dir, j->res->digest);
@@ -445,8 +438,7 @@ strata_layer_writer *strata_layer_writer_create(strata_pool *pool, const strata_
 {
 	build *b = strata_xcalloc(1, sizeof *b);
 	b->pool = pool;
-	b->o_copy = *o;
-	b->o = &b->o_copy;
+	b->o = *o;
 	b->blob_dir = blob_dir;
 	b->nworkers = strata_pool_threads(pool);
 	b->chunk_size = o->compress == STRATA_COMPRESS_ZSTD ? STRATA_CHUNK_ZSTD
@@ -488,12 +480,8 @@ static layer_job *job_new(build *b, strata_layer_result *result)
 	j->fd = -1;
 	j->nchunks = UINT64_MAX;
 	pthread_mutex_init(&j->sink_mutex, NULL);
-	j->tar_md = EVP_MD_CTX_new();
-	j->blob_md = EVP_MD_CTX_new();
-	if (j->tar_md == NULL || j->blob_md == NULL)
-		strata_oom();
-	EVP_DigestInit_ex(j->tar_md, EVP_sha256(), NULL);
-	EVP_DigestInit_ex(j->blob_md, EVP_sha256(), NULL);
+	j->tar_md = strata_sha256_create();
+	j->blob_md = strata_sha256_create();
 	j->tmp_path = strata_xasprintf("%s/.tmp-layer-%zu", b->blob_dir, j->index);
 	b->jobs = strata_xrealloc(b->jobs, (b->njobs + 1) * sizeof *b->jobs);
 	b->jobs[b->njobs++] = j;
@@ -562,8 +550,8 @@ void strata_layer_writer_free(strata_layer_writer *b)
 		if (!b->finished)
 			unlink(j->tmp_path);
 		free(j->tmp_path);
-		EVP_MD_CTX_free(j->tar_md);
-		EVP_MD_CTX_free(j->blob_md);
+		strata_sha256_free(j->tar_md);
+		strata_sha256_free(j->blob_md);
 		pthread_mutex_destroy(&j->sink_mutex);
 		free(j);
 	}

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "oci_layout.h"
+#include "digest.h"
 #include "output.h"
 #include "strata_util.h"
 #include "tar_stream.h"
@@ -7,7 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,14 +18,6 @@ struct strata_layout {
 	char *blob_dir; /* <tmp>/blobs/sha256 */
 	strata_layout_format format;
 };
-
-void strata_sha256_hex(const void *data, size_t n, char out[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
-	strata_hex(md, len, out);
-}
 
 int strata_layout_create(const char *target, strata_layout_format format, bool force,
 			 strata_layout **out, strata_error *err)
@@ -87,11 +79,6 @@ static int fd_sink(void *arg, const void *buf, size_t n, strata_error *err)
 	return r < 0 ? strata_error_set(err, -r, "cannot write the output tarball") : 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int add_layout_file(strata_tar *t, const char *name, const char *host, strata_error *err)
 {
 	struct stat st;
@@ -128,7 +115,7 @@ static int write_tarball(strata_layout *l, strata_error *err)
 		}
 		closedir(d);
 		if (nn > 1)
-			qsort(names, nn, sizeof *names, cmp_str);
+			qsort(names, nn, sizeof *names, strata_cmp_strp);
 	}
 	for (size_t i = 0; i < nn && r == 0; i++) {
 		cleanup_free char *host = strata_xasprintf("%s/%s", l->blob_dir, names[i]);

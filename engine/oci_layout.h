@@ -60,7 +60,4 @@ int strata_layout_commit(strata_layout *l, strata_error *err);
 void strata_layout_abort(strata_layout *l);
 void strata_layout_free(strata_layout *l); /* aborts if not committed; accepts NULL */
 
-/* sha256 hex of a buffer. */
-void strata_sha256_hex(const void *data, size_t n, char out[65]);
-
 #endif

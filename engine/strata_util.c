@@ -100,6 +100,11 @@ int strata_cancelled(void)
 	return cancel_flag != NULL && *cancel_flag != 0;
 }
 
+int strata_cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int strata_write_all(int fd, const void *buf, size_t n)
 {
 	const char *p = buf;

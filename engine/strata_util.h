@@ -49,6 +49,9 @@ static inline int strata_get_and_reset(int *fd)
 void strata_cancel_watch(const volatile int *flag);
 int strata_cancelled(void);
 
+/* qsort/bsearch comparator for an array of char * (byte order). */
+int strata_cmp_strp(const void *a, const void *b);
+
 /* Writes all n bytes, retrying on EINTR and short writes. 0 or -errno. */
 int strata_write_all(int fd, const void *buf, size_t n);
 

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "verify.h"
+#include "digest.h"
 #include "oci_layout.h"
 #include "strata_util.h"
 
@@ -8,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +22,7 @@ static int hash_file(const char *path, char hex[65], unsigned long long *size, s
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return strata_error_set(err, errno, "cannot open blob '%s'", path);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	strata_sha256 *md = strata_sha256_create();
 	unsigned char *buf = strata_xmalloc(BUF);
 	unsigned long long total = 0;
 	int r = 0;
@@ -37,14 +36,11 @@ static int hash_file(const char *path, char hex[65], unsigned long long *size, s
 		}
 		if (n == 0)
 			break;
-		EVP_DigestUpdate(md, buf, (size_t)n);
+		strata_sha256_update(md, buf, (size_t)n);
 		total += (unsigned long long)n;
 	}
-	unsigned char d[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	EVP_DigestFinal_ex(md, d, &len);
-	strata_hex(d, len, hex);
-	EVP_MD_CTX_free(md);
+	strata_sha256_final_hex(md, hex);
+	strata_sha256_free(md);
 	free(buf);
 	*size = total;
 	return r;
@@ -100,8 +96,7 @@ static int layer_diff_id(const char *path, char hex[65], strata_error *err)
 		return r;
 	}
 	struct archive_entry *e;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	strata_sha256 *md = strata_sha256_create();
 	if (archive_read_next_header(a, &e) == ARCHIVE_OK) {
 		unsigned char *buf = strata_xmalloc(BUF);
 		for (;;) {
@@ -113,15 +108,12 @@ static int layer_diff_id(const char *path, char hex[65], strata_error *err)
 			}
 			if (n == 0)
 				break;
-			EVP_DigestUpdate(md, buf, (size_t)n);
+			strata_sha256_update(md, buf, (size_t)n);
 		}
 		free(buf);
 	}
-	unsigned char d[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	EVP_DigestFinal_ex(md, d, &len);
-	strata_hex(d, len, hex);
-	EVP_MD_CTX_free(md);
+	strata_sha256_final_hex(md, hex);
+	strata_sha256_free(md);
 	archive_read_free(a);
 	return r;
 }

@@ -1,0 +1,40 @@
+#include "digest.h"
+#include "strata_util.h"
+
+#include <openssl/evp.h>
+
+/* A strata_sha256 is an EVP_MD_CTX; the opaque type keeps OpenSSL out of the
+ * other headers. */
+strata_sha256 *strata_sha256_create(void)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
+		strata_oom();
+	return (strata_sha256 *)c;
+}
+
+void strata_sha256_update(strata_sha256 *s, const void *data, size_t n)
+{
+	EVP_DigestUpdate((EVP_MD_CTX *)s, data, n);
+}
+
+void strata_sha256_final_hex(strata_sha256 *s, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	EVP_DigestFinal_ex((EVP_MD_CTX *)s, md, &len);
+	strata_hex(md, len, out);
+}
+
+void strata_sha256_free(strata_sha256 *s)
+{
+	EVP_MD_CTX_free((EVP_MD_CTX *)s);
+}
+
+void strata_sha256_hex(const void *data, size_t n, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
+	strata_hex(md, len, out);
+}
