@@ -1,8 +1,9 @@
 #define _GNU_SOURCE
 #include "bundle.h"
 #include "closure.h"
-#include "fs_walk.h"
+#include "fs_tree.h"
 #include "output.h"
+#include "file.h"
 #include "strata_util.h"
 
 #include <errno.h>
@@ -64,6 +65,85 @@ static void default_mounts(json_t *mounts, bool rootless)
 	MOUNT("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec", "nodev", "relatime", "ro");
 }
 
+/* Mount options runc understands as flags (and their recursive r-forms);
+ * anything else must be key=value with a plain value. */
+static bool known_mount_flag(const char *o)
+{
+	static const char *const flags[] = {
+		"acl", "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "idmap", "iversion",
+		"lazytime", "loud", "mand", "noacl", "noatime", "nodev", "nodiratime", "noexec", "noiversion",
+		"nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid", "nosymfollow", "private", "rbind",
+		"relatime", "remount", "ridmap", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared",
+		"silent", "slave", "strictatime", "suid", "symfollow", "sync", "tmpcopyup", "unbindable"};
+	if (o[0] == 'r' && o[1] != '\0')
+		for (size_t i = 0; i < STRATA_ARRAY_LEN(flags); i++)
+			if (strcmp(o + 1, flags[i]) == 0)
+				return true; /* rro, rnosuid, ...: recursive */
+	for (size_t i = 0; i < STRATA_ARRAY_LEN(flags); i++)
+		if (strcmp(o, flags[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool plain_chars(const char *s, const char *extra)
+{
+	if (*s == '\0')
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr(extra, *p)))
+			return false;
+	return true;
+}
+
+static int check_mount_option(const char *spec, const char *o, strata_error *err)
+{
+	const char *eq = strchr(o, '=');
+	if (eq == NULL) {
+		if (known_mount_flag(o))
+			return 0;
+		return strata_error_set(err, 0, "mount '%s': unknown mount option '%s'", spec, o);
+	}
+	cleanup_free char *key = strata_xstrndup(o, (size_t)(eq - o));
+	if (!plain_chars(key, "_") || !(key[0] >= 'a' && key[0] <= 'z') || (eq[1] != '\0' && !plain_chars(eq + 1, "._:+/@%-")))
+		return strata_error_set(err, 0, "mount '%s': option '%s' is not a flag or key=value of plain characters",
+					spec, o);
+	return 0;
+}
+
+int strata_mount_destination_normalise(const char *dest, char **out, strata_error *err)
+{
+	if (dest == NULL || dest[0] != '/')
+		return strata_error_set(err, 0, "mount destination '%s' must be an absolute path", dest ? dest : "");
+	size_t n = strlen(dest);
+	char *res = strata_xmalloc(n + 2);
+	size_t k = 0;
+	for (const char *p = dest; *p;) {
+		while (*p == '/')
+			p++;
+		const char *end = strchrnul(p, '/');
+		size_t len = (size_t)(end - p);
+		if (len == 0 || (len == 1 && p[0] == '.')) {
+			p = end;
+			continue;
+		}
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			free(res);
+			return strata_error_set(err, 0, "mount destination '%s' must not contain '..'", dest);
+		}
+		res[k++] = '/';
+		memcpy(res + k, p, len);
+		k += len;
+		p = end;
+	}
+	res[k] = '\0';
+	if (k == 0) {
+		free(res);
+		return strata_error_set(err, 0, "mount destination '%s' is the container's root; mount below it", dest);
+	}
+	*out = res;
+	return 0;
+}
+
 int strata_mount_parse(const char *spec, json_t **mount_ret, strata_error *err)
 {
 	cleanup_free char *copy = strata_xstrdup(spec);
@@ -77,43 +157,50 @@ int strata_mount_parse(const char *spec, json_t **mount_ret, strata_error *err)
 		const char *key = tok, *val = eq ? eq + 1 : NULL;
 		if (eq)
 			*eq = '\0';
-		if (val == NULL || (in_options && strcmp(key, "type") && strcmp(key, "source") &&
-				    strcmp(key, "src") && strcmp(key, "destination") && strcmp(key, "dst") &&
-				    strcmp(key, "target"))) {
-			if (!in_options) {
-				r = strata_error_set(err, 0, "--mount '%s': '%s' is not key=value", spec, tok);
-				break;
-			}
+		bool is_key = val != NULL && (!strcmp(key, "type") || !strcmp(key, "source") || !strcmp(key, "src") ||
+					      !strcmp(key, "destination") || !strcmp(key, "dst") ||
+					      !strcmp(key, "target") || !strcmp(key, "options"));
+		if (!is_key) {
 			if (eq)
 				*eq = '=';
-			json_array_append_new(opts, json_string(tok));
+			if (!in_options) {
+				r = val ? strata_error_set(err, 0, "mount '%s': unknown key '%s' (type, source, destination, options)",
+							    spec, key)
+					: strata_error_set(err, 0, "mount '%s': '%s' is not key=value", spec, tok);
+				break;
+			}
+			if ((r = check_mount_option(spec, tok, err)) == 0)
+				json_array_append_new(opts, json_string(tok));
 			continue;
 		}
 		in_options = false;
-		if (!strcmp(key, "type"))
-			type = val;
-		else if (!strcmp(key, "source") || !strcmp(key, "src"))
-			source = val;
-		else if (!strcmp(key, "destination") || !strcmp(key, "dst") || !strcmp(key, "target"))
-			dest = val;
-		else if (!strcmp(key, "options")) {
+		const char **slot = !strcmp(key, "type") ? &type
+				    : (!strcmp(key, "source") || !strcmp(key, "src")) ? &source
+				    : !strcmp(key, "options") ? NULL
+							      : &dest;
+		if (slot == NULL) {
 			in_options = true;
-			if (*val)
+			if (*val && (r = check_mount_option(spec, val, err)) == 0)
 				json_array_append_new(opts, json_string(val));
-		} else
-			r = strata_error_set(err, 0, "--mount '%s': unknown key '%s' (type, source, destination, options)",
-					     spec, key);
+			continue;
+		}
+		if (*slot != NULL)
+			r = strata_error_set(err, 0, "mount '%s': '%s' is given twice", spec, key);
+		*slot = val;
 	}
-	if (r == 0 && (dest == NULL || dest[0] != '/'))
-		r = strata_error_set(err, 0, "--mount '%s': destination must be an absolute path", spec);
+	cleanup_free char *ndest = NULL;
+	if (r == 0)
+		r = strata_mount_destination_normalise(dest, &ndest, err) < 0 ? strata_error_wrap(err, "mount '%s'", spec) : 0;
 	if (r == 0 && type == NULL)
 		type = "bind";
+	if (r == 0 && !plain_chars(type, "_-"))
+		r = strata_error_set(err, 0, "mount '%s': type '%s' is not a filesystem type name", spec, type);
 	if (r == 0 && !strcmp(type, "bind")) {
 		struct stat st;
 		if (source == NULL || source[0] != '/')
-			r = strata_error_set(err, 0, "--mount '%s': a bind mount needs an absolute source", spec);
+			r = strata_error_set(err, 0, "mount '%s': a bind mount needs an absolute source", spec);
 		else if (stat(source, &st) < 0)
-			r = strata_error_set(err, errno, "--mount '%s': source '%s'", spec, source);
+			r = strata_error_set(err, errno, "mount '%s': source '%s'", spec, source);
 		else {
 			/* runc needs bind or rbind among the options to bind. */
 			bool has = false;
@@ -124,13 +211,15 @@ int strata_mount_parse(const char *spec, json_t **mount_ret, strata_error *err)
 			if (!has)
 				json_array_insert_new(opts, 0, json_string("rbind"));
 		}
+	} else if (r == 0 && source != NULL && !plain_chars(source, "._:+/@%-")) {
+		r = strata_error_set(err, 0, "mount '%s': source '%s' is not a plain name or path", spec, source);
 	}
 	if (r < 0) {
 		json_decref(opts);
 		return r;
 	}
 	json_t *m = json_object();
-	json_object_set_new(m, "destination", json_string(dest));
+	json_object_set_new(m, "destination", json_string(ndest));
 	json_object_set_new(m, "type", json_string(type));
 	json_object_set_new(m, "source", json_string(source ? source : type));
 	json_object_set_new(m, "options", opts);
@@ -138,7 +227,7 @@ int strata_mount_parse(const char *spec, json_t **mount_ret, strata_error *err)
 	return 0;
 }
 
-static json_t *make_config(const strata_bundle_options *o, const strata_closure *c, json_t *user_mounts)
+static json_t *make_config(const strata_bundle_options *o, json_t *bind_mounts, json_t *user_mounts)
 {
 	static const char *const caps[] = {"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"};
 	json_t *cfg = json_object();
@@ -185,11 +274,7 @@ static json_t *make_config(const strata_bundle_options *o, const strata_closure 
 
 	json_t *mounts = json_array();
 	default_mounts(mounts, o->rootless);
-	if (o->store_mode == STRATA_STORE_BIND) {
-		static const char *const ro[] = {"rbind", "ro", "nosuid", "nodev"};
-		for (size_t i = 0; i < c->npaths; i++)
-			json_array_append_new(mounts, mount(c->paths[i].path, "bind", c->paths[i].path, ro, 4));
-	}
+	json_array_extend(mounts, bind_mounts);
 	json_array_extend(mounts, user_mounts);
 	json_object_set_new(cfg, "mounts", mounts);
 
@@ -240,15 +325,6 @@ static json_t *make_config(const strata_bundle_options *o, const strata_closure 
 
 /* ---------- rootfs ---------- */
 
-typedef struct populate {
-	const char *rootfs;
-	strata_store_mode mode;
-	uint64_t bytes;
-	char **dirs; /* directories to give their final mode at the end */
-	mode_t *dir_modes;
-	size_t ndirs;
-} populate;
-
 static int mkdirs(const char *path, strata_error *err)
 {
 	cleanup_free char *p = strata_xstrdup(path);
@@ -266,196 +342,378 @@ static int mkdirs(const char *path, strata_error *err)
 	return 0;
 }
 
-static int copy_file(const char *src, const char *dst, mode_t mode, uint64_t *bytes, strata_error *err)
+/* Copying a store into a bundle, as root, on trees other people made:
+ *   - sources are reached through their parent's fd with O_NOFOLLOW and
+ *     checked to be the entry the walk lstat'ed, so a directory swapped for
+ *     a symlink mid-copy cannot pull in a file from outside the store;
+ *   - destinations are created through the fd of the directory being
+ *     filled (which the walk enters and leaves with the source);
+ *   - no copy carries more privilege than its source: the owner is kept
+ *     where the process may (as root), and a set-user-id or set-group-id
+ *     bit is dropped whenever the copy's owner or group differs from the
+ *     source's, so a user's setuid file never becomes a root one. */
+typedef struct populate {
+	strata_store_mode mode;
+	int dst_fd;     /* the destination directory of the entries now visited */
+	uint64_t bytes; /* copied */
+} populate;
+
+static mode_t safe_mode(int fd, const struct stat *src)
 {
-	cleanup_close int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in < 0)
-		return strata_error_set(err, errno, "cannot open '%s'", src);
-	cleanup_close int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0)
-		return strata_error_set(err, errno, "cannot create '%s'", dst);
+	mode_t mode = src->st_mode & 07777;
+	struct stat now;
+	if (fstat(fd, &now) < 0)
+		return mode & 0777;
+	if (now.st_uid != src->st_uid)
+		mode &= ~(mode_t)S_ISUID;
+	if (now.st_gid != src->st_gid)
+		mode &= ~(mode_t)S_ISGID;
+	return mode;
+}
+
+/* Owner first (chown clears set-id bits), then the mode the rule allows. */
+static int give_owner_and_mode(int fd, const struct stat *src, const char *name, strata_error *err)
+{
+	if (geteuid() == 0 && fchown(fd, src->st_uid, src->st_gid) < 0)
+		return strata_error_set(err, errno, "cannot chown '%s'", name);
+	if (fchmod(fd, safe_mode(fd, src)) < 0)
+		return strata_error_set(err, errno, "cannot chmod '%s'", name);
+	return 0;
+}
+
+static int copy_data(int in, int out, const char *src, const char *dst, uint64_t *bytes, strata_error *err)
+{
+	bool plain = false;
+	static const size_t step = 64u << 20; /* bounded steps: a signal is seen between them */
+	cleanup_free char *buf = NULL;
 	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL)) {
-			/* fall back to read/write */
-			char buf[65536];
-			ssize_t k;
-			while ((k = read(in, buf, sizeof buf)) > 0) {
-				int r = strata_write_all(out, buf, (size_t)k);
+		if (strata_cancelled())
+			return strata_error_set(err, 0, "interrupted");
+		ssize_t n;
+		if (!plain) {
+			n = copy_file_range(in, NULL, out, NULL, step, 0);
+			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+				plain = true;
+				buf = strata_xmalloc(1u << 20);
+				continue;
+			}
+		} else {
+			n = read(in, buf, 1u << 20);
+			if (n > 0) {
+				int r = strata_file_write_all(out, buf, (size_t)n);
 				if (r < 0)
 					return strata_error_set(err, -r, "cannot write '%s'", dst);
-				*bytes += (uint64_t)k;
 			}
-			if (k < 0)
-				return strata_error_set(err, errno, "cannot read '%s'", src);
-			break;
 		}
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0)
-			return strata_error_set(err, errno, "cannot copy '%s'", src);
+			return strata_error_set(err, errno, "cannot copy '%s' to '%s'", src, dst);
 		if (n == 0)
-			break;
+			return 0;
 		*bytes += (uint64_t)n;
 	}
-	if (fchmod(out, mode & 07777) < 0)
-		return strata_error_set(err, errno, "cannot chmod '%s'", dst);
-	if (close(strata_get_and_reset(&out)) < 0)
-		return strata_error_set(err, errno, "cannot write '%s'", dst);
+}
+
+static int replaced(const char *path, strata_error *err)
+{
+	return strata_error_set(err, 0, "'%s' was replaced while it was read", path);
+}
+
+static int copy_file(populate *p, const strata_fs_entry *e, strata_error *err)
+{
+	cleanup_close int in = openat(e->dir_fd, strata_fs_entry_rel(e), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (in < 0)
+		return errno == ELOOP ? replaced(e->path, err) : strata_error_set(err, errno, "cannot open '%s'", e->path);
+	struct stat now;
+	if (fstat(in, &now) < 0 || !S_ISREG(now.st_mode) || now.st_dev != e->st.st_dev || now.st_ino != e->st.st_ino)
+		return replaced(e->path, err);
+	fcntl(in, F_SETFL, fcntl(in, F_GETFL) & ~O_NONBLOCK);
+	cleanup_close int out = openat(p->dst_fd, e->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0)
+		return strata_error_set(err, errno, "cannot create the copy of '%s'", e->path);
+	int r = copy_data(in, out, e->path, e->name, &p->bytes, err);
+	if (r == 0)
+		r = give_owner_and_mode(out, &now, e->path, err);
+	if (r == 0 && close(strata_get_and_reset(&out)) < 0)
+		r = strata_error_set(err, errno, "cannot write the copy of '%s'", e->path);
+	return r;
+}
+
+static int link_file(populate *p, const strata_fs_entry *e, strata_error *err)
+{
+	if (linkat(e->dir_fd, strata_fs_entry_rel(e), p->dst_fd, e->name, 0) < 0) {
+		if (errno == EXDEV)
+			return strata_error_set(err, 0, "hardlink store mode: '%s' is on another filesystem than the bundle "
+						"(copy or bind it instead)", e->path);
+		return strata_error_set(err, errno, "cannot link '%s'", e->path);
+	}
+	/* A link to a file swapped in after the walk's lstat is not ours. */
+	struct stat now;
+	if (fstatat(p->dst_fd, e->name, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_dev != e->st.st_dev ||
+	    now.st_ino != e->st.st_ino) {
+		unlinkat(p->dst_fd, e->name, 0);
+		return replaced(e->path, err);
+	}
 	return 0;
 }
 
 static int populate_visit(void *arg, const strata_fs_entry *e, strata_error *err)
 {
 	populate *p = arg;
-	cleanup_free char *dst = strata_xasprintf("%s%s", p->rootfs, e->path);
 	if (S_ISDIR(e->st.st_mode)) {
-		if (mkdir(dst, 0755) < 0)
-			return strata_error_set(err, errno, "cannot create '%s'", dst);
-		/* Final (often read-only) modes are applied after the copy. */
-		p->dirs = strata_xrealloc(p->dirs, (p->ndirs + 1) * sizeof *p->dirs);
-		p->dir_modes = strata_xrealloc(p->dir_modes, (p->ndirs + 1) * sizeof *p->dir_modes);
-		p->dirs[p->ndirs] = strata_steal_pointer(&dst);
-		p->dir_modes[p->ndirs++] = e->st.st_mode & 07777;
+		/* Owner-writable until left: the final (often read-only) mode
+		 * is given in populate_leave. */
+		if (mkdirat(p->dst_fd, e->name, 0700) < 0)
+			return strata_error_set(err, errno, "cannot create the copy of '%s'", e->path);
+		int fd = openat(p->dst_fd, e->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return strata_error_set(err, errno, "cannot open the copy of '%s'", e->path);
+		/* Depth 0 enters from the store directory, which stays open. */
+		if (e->depth > 0)
+			close(p->dst_fd);
+		p->dst_fd = fd;
 		return 0;
 	}
 	if (S_ISLNK(e->st.st_mode)) {
-		if (symlink(e->link_target, dst) < 0)
-			return strata_error_set(err, errno, "cannot create symlink '%s'", dst);
+		if (symlinkat(e->link_target, p->dst_fd, e->name) < 0)
+			return strata_error_set(err, errno, "cannot create the copy of symlink '%s'", e->path);
+		if (geteuid() == 0)
+			fchownat(p->dst_fd, e->name, e->st.st_uid, e->st.st_gid, AT_SYMLINK_NOFOLLOW);
 		return 0;
 	}
-	if (p->mode == STRATA_STORE_HARDLINK) {
-		if (link(e->path, dst) < 0) {
-			if (errno == EXDEV)
-				return strata_error_set(err, 0, "--store-mode hardlink: '%s' is on another filesystem than the bundle (use --store-mode copy or bind)",
-							e->path);
-			return strata_error_set(err, errno, "cannot link '%s'", dst);
-		}
-		return 0;
-	}
-	return copy_file(e->path, dst, e->st.st_mode, &p->bytes, err);
+	return p->mode == STRATA_STORE_HARDLINK ? link_file(p, e, err) : copy_file(p, e, err);
 }
 
-/* An empty directory or file where a store path will be bind-mounted. */
-static int make_mount_point(const char *rootfs, const char *path, strata_error *err)
+static int populate_leave(void *arg, const strata_fs_entry *e, strata_error *err)
 {
-	cleanup_free char *dst = strata_xasprintf("%s%s", rootfs, path);
+	populate *p = arg;
+	int r = give_owner_and_mode(p->dst_fd, &e->st, e->path, err);
+	if (e->depth == 0) {
+		close(p->dst_fd);
+		p->dst_fd = -1;
+		return r;
+	}
+	/* Back to the parent copy: ours, so ".." is the directory we made. */
+	int up = openat(p->dst_fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (up < 0 && r == 0)
+		r = strata_error_set(err, errno, "cannot reopen the copy's parent of '%s'", e->path);
+	close(p->dst_fd);
+	p->dst_fd = up;
+	return r;
+}
+
+/* An empty directory or file where a store path will be bind-mounted: of the
+ * kind of what the mount source resolves to. */
+static int make_mount_point(int store_fd, const char *name, const char *source, strata_error *err)
+{
 	struct stat st;
-	if (stat(path, &st) < 0)
-		return strata_error_set(err, errno, "cannot stat '%s'", path);
+	if (stat(source, &st) < 0)
+		return strata_error_set(err, errno, "cannot stat '%s'", source);
 	if (S_ISDIR(st.st_mode)) {
-		if (mkdir(dst, 0755) < 0)
-			return strata_error_set(err, errno, "cannot create mount point '%s'", dst);
+		if (mkdirat(store_fd, name, 0755) < 0)
+			return strata_error_set(err, errno, "cannot create the mount point for '%s'", source);
 		return 0;
 	}
-	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	int fd = openat(store_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
 	if (fd < 0)
-		return strata_error_set(err, errno, "cannot create mount point '%s'", dst);
+		return strata_error_set(err, errno, "cannot create the mount point for '%s'", source);
 	close(fd);
 	return 0;
 }
 
-static int populate_store(populate *p, const strata_closure *c, strata_error *err)
+/* A bind mount of a store path follows a symlink: only to a target inside
+ * the store (Nix allows a store path that is a symlink to '/'). Returns the
+ * resolved source. */
+static int resolve_bind_source(const char *path, const char *real_store, char **out, strata_error *err)
 {
+	char *real = realpath(path, NULL);
+	if (real == NULL)
+		return strata_error_set(err, errno, "cannot resolve store path '%s'", path);
+	size_t n = strlen(real_store);
+	if (strncmp(real, real_store, n) != 0 || real[n] != '/') {
+		int r = strata_error_set(err, 0, "store path '%s' resolves to '%s', outside the store: refusing to bind-mount it",
+					 path, real);
+		free(real);
+		return r;
+	}
+	*out = real;
+	return 0;
+}
+
+static int populate_store(populate *p, const char *store_dst, const strata_closure *c, json_t *bind_mounts,
+			  strata_error *err)
+{
+	static const strata_fs_walk_ops ops = {populate_visit, populate_leave, 0};
+	int store_fd = open(store_dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (store_fd < 0)
+		return strata_error_set(err, errno, "cannot open '%s'", store_dst);
+	cleanup_free char *real_store = NULL;
+	if (p->mode == STRATA_STORE_BIND && (real_store = realpath(c->store_dir, NULL)) == NULL) {
+		close(store_fd);
+		return strata_error_set(err, errno, "cannot resolve the store '%s'", c->store_dir);
+	}
 	int r = 0;
 	for (size_t i = 0; i < c->npaths && r == 0; i++) {
+		const strata_store_path *sp = &c->paths[i];
 		if (p->mode == STRATA_STORE_BIND) {
-			/* A mount point of the same kind as the store path. */
-			r = make_mount_point(p->rootfs, c->paths[i].path, err);
+			char *src = NULL;
+			if ((r = resolve_bind_source(sp->path, real_store, &src, err)) == 0 &&
+			    (r = make_mount_point(store_fd, strrchr(sp->path, '/') + 1, src, err)) == 0) {
+				static const char *const ro[] = {"rbind", "ro", "nosuid", "nodev"};
+				json_array_append_new(bind_mounts, mount(sp->path, "bind", src, ro, 4));
+			}
+			free(src);
 		} else {
-			r = strata_fs_walk(c->paths[i].path, populate_visit, p, err);
+			p->dst_fd = store_fd;
+			r = strata_fs_walk(sp->path, &ops, p, err);
+			if (p->dst_fd >= 0 && p->dst_fd != store_fd)
+				close(p->dst_fd); /* a walk that failed inside a directory */
 		}
 	}
-	for (size_t i = p->ndirs; i-- > 0;) {
-		if (r == 0 && chmod(p->dirs[i], p->dir_modes[i]) < 0)
-			r = strata_error_set(err, errno, "cannot chmod '%s'", p->dirs[i]);
-		free(p->dirs[i]);
-	}
-	free(p->dirs);
-	free(p->dir_modes);
+	close(store_fd);
 	return r;
 }
 
 /* ---------- the bundle ---------- */
 
-int strata_build_bundle(const strata_bundle_options *o, json_t **summary_ret, strata_error *err)
+/* PROGRAM must be a regular executable file inside the store: no '..', and
+ * whatever symlinks it goes through must end inside the store. */
+static int check_program(const char *prog, const char *store_dir, strata_error *err)
 {
-	const char *store_dir = o->store_dir ? o->store_dir : "/nix/store";
 	size_t sl = strlen(store_dir);
-	if (store_dir[0] != '/')
-		return strata_error_set(err, 0, "--store-dir must be an absolute path, not '%s'", store_dir);
-	if (o->nargs == 0)
-		return strata_error_set(err, 0, "no PROGRAM given (strata container -o BUNDLE -- PROGRAM [ARG...])");
-	const char *prog = o->args[0];
 	if (strncmp(prog, store_dir, sl) != 0 || prog[sl] != '/')
-		return strata_error_set(err, 0, "PROGRAM '%s' is not inside the store %s", prog, store_dir);
+		return strata_error_set(err, 0, "program '%s' is not inside the store %s", prog, store_dir);
+	for (const char *p = prog; (p = strstr(p, "..")) != NULL; p += 2)
+		if (p[-1] == '/' && (p[2] == '/' || p[2] == '\0'))
+			return strata_error_set(err, 0, "program '%s' must not contain '..'", prog);
+	cleanup_free char *real = realpath(prog, NULL);
+	if (real == NULL)
+		return strata_error_set(err, errno, "program '%s'", prog);
+	cleanup_free char *real_store = realpath(store_dir, NULL);
+	size_t rl = real_store ? strlen(real_store) : 0;
+	if (real_store == NULL || strncmp(real, real_store, rl) != 0 || real[rl] != '/')
+		return strata_error_set(err, 0, "program '%s' resolves to '%s', outside the store %s", prog, real,
+					store_dir);
 	struct stat st;
-	if (stat(prog, &st) < 0)
-		return strata_error_set(err, errno, "PROGRAM '%s'", prog);
+	if (stat(real, &st) < 0)
+		return strata_error_set(err, errno, "program '%s'", prog);
+	if (!S_ISREG(st.st_mode))
+		return strata_error_set(err, 0, "program '%s' is a %s, not an executable file", prog,
+					strata_file_type_name(st.st_mode));
+	if ((st.st_mode & 0111) == 0)
+		return strata_error_set(err, 0, "program '%s' is not executable", prog);
+	return 0;
+}
+
+static int check_options(const strata_bundle_options *o, const char *store_dir, strata_error *err)
+{
+	if (o->nargs == 0)
+		return strata_error_set(err, 0, "no program given");
+	int r = check_program(o->args[0], store_dir, err);
+	if (r < 0)
+		return r;
 	if (o->cwd && o->cwd[0] != '/')
-		return strata_error_set(err, 0, "--cwd must be an absolute path, not '%s'", o->cwd);
+		return strata_error_set(err, 0, "working directory '%s' must be an absolute path", o->cwd);
+	if (o->cwd && strstr(o->cwd, "/..") != NULL)
+		return strata_error_set(err, 0, "working directory '%s' must not contain '..'", o->cwd);
 	for (size_t i = 0; i < o->nenv; i++)
 		if (strchr(o->env[i], '=') == NULL || o->env[i][0] == '=')
-			return strata_error_set(err, 0, "--env '%s' is not KEY=VALUE", o->env[i]);
-
-	json_t *user_mounts = json_array();
-	int r = 0;
-	for (size_t i = 0; i < o->nmounts && r == 0; i++) {
-		json_t *m = NULL;
-		if ((r = strata_mount_parse(o->mounts[i], &m, err)) == 0)
-			json_array_append_new(user_mounts, m);
+			return strata_error_set(err, 0, "environment entry '%s' is not KEY=VALUE", o->env[i]);
+	if (o->hostname) {
+		for (const char *p = o->hostname; *p; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'))
+				return strata_error_set(err, 0, "hostname '%s' has characters a host name cannot have", o->hostname);
+		if (!*o->hostname || strlen(o->hostname) > 64)
+			return strata_error_set(err, 0, "hostname '%s' must be 1 to 64 characters", o->hostname);
 	}
-	/* Roots: the store paths the arguments name. */
+	return 0;
+}
+
+/* The closure of the store paths the arguments name. */
+static int bundle_closure(const strata_bundle_options *o, const char *store_dir, strata_closure **c, strata_error *err)
+{
+	size_t sl = strlen(store_dir);
 	char **roots = strata_xcalloc(o->nargs, sizeof *roots);
 	size_t nroots = 0;
-	for (size_t i = 0; i < o->nargs && r == 0; i++) {
+	for (size_t i = 0; i < o->nargs; i++) {
 		const char *a = o->args[i];
 		if (strncmp(a, store_dir, sl) != 0 || a[sl] != '/')
 			continue;
 		const char *end = strchr(a + sl + 1, '/');
 		roots[nroots++] = end ? strata_xstrndup(a, (size_t)(end - a)) : strata_xstrdup(a);
 	}
+	int r;
+	if (o->closure_file) {
+		r = strata_closure_load(o->closure_file, store_dir, c, err);
+		if (r == 0)
+			r = strata_closure_restrict(*c, roots, nroots, err);
+	} else {
+		r = strata_closure_discover(roots, nroots, store_dir, c, err);
+	}
+	for (size_t i = 0; i < nroots; i++)
+		free(roots[i]);
+	free(roots);
+	return r;
+}
+
+static int make_rootfs(const strata_bundle_options *o, const char *dir, const strata_closure *c, populate *p,
+		       json_t *bind_mounts, strata_error *err)
+{
+	cleanup_free char *rootfs = strata_xasprintf("%s/rootfs", dir);
+	static const char *const sub[] = {"", "/dev", "/proc", "/sys"};
+	for (size_t i = 0; i < STRATA_ARRAY_LEN(sub); i++) {
+		cleanup_free char *d = strata_xasprintf("%s%s", rootfs, sub[i]);
+		if (mkdir(d, 0755) < 0)
+			return strata_error_set(err, errno, "cannot create '%s'", d);
+	}
+	cleanup_free char *sd = strata_xasprintf("%s%s", rootfs, c->store_dir);
+	int r = mkdirs(sd, err);
+	if (r == 0) {
+		p->mode = o->store_mode;
+		r = populate_store(p, sd, c, bind_mounts, err);
+	}
+	return r;
+}
+
+int strata_build_bundle(const strata_bundle_options *o, json_t **summary_ret, strata_error *err)
+{
+	cleanup_free char *store_dir = NULL;
+	int r = strata_store_dir_normalise(o->store_dir, &store_dir, err);
+	if (r < 0 || (r = check_options(o, store_dir, err)) < 0)
+		return r;
+	json_t *user_mounts = json_array(), *bind_mounts = json_array();
+	const char **inputs = strata_xcalloc(o->nmounts + 2, sizeof *inputs);
+	size_t ninputs = 0;
+	inputs[ninputs++] = store_dir;
+	inputs[ninputs++] = o->closure_file;
+	for (size_t i = 0; i < o->nmounts && r == 0; i++) {
+		json_t *m = NULL;
+		if ((r = strata_mount_parse(o->mounts[i], &m, err)) == 0) {
+			json_array_append_new(user_mounts, m);
+			if (!strcmp(json_string_value(json_object_get(m, "type")), "bind"))
+				inputs[ninputs++] = json_string_value(json_object_get(m, "source"));
+		}
+	}
 	strata_closure *c = NULL;
-	if (r == 0) {
-		if (o->closure_file) {
-			r = strata_closure_load(o->closure_file, store_dir, &c, err);
-			if (r == 0)
-				r = strata_closure_restrict(c, roots, nroots, err);
-		} else {
-			r = strata_closure_discover(roots, nroots, store_dir, &c, err);
-		}
-	}
+	if (r == 0)
+		r = bundle_closure(o, store_dir, &c, err);
 	strata_output *out = NULL;
+	strata_output_options oo = {.force = o->force, .inputs = inputs, .ninputs = ninputs};
 	if (r == 0)
-		r = strata_output_check_outside(o->output, store_dir, err);
-	if (r == 0)
-		r = strata_output_create(o->output, o->force, &out, err);
+		r = strata_output_create(o->output, &oo, &out, err);
 	populate p = {0};
-	cleanup_free char *rootfs = NULL;
+	if (r == 0)
+		r = make_rootfs(o, strata_output_dir(out), c, &p, bind_mounts, err);
 	if (r == 0) {
-		rootfs = strata_xasprintf("%s/rootfs", strata_output_dir(out));
-		p.rootfs = rootfs;
-		p.mode = o->store_mode;
-		static const char *const sub[] = {"", "/dev", "/proc", "/sys"};
-		for (size_t i = 0; i < STRATA_ARRAY_LEN(sub) && r == 0; i++) {
-			cleanup_free char *d = strata_xasprintf("%s%s", rootfs, sub[i]);
-			if (mkdir(d, 0755) < 0)
-				r = strata_error_set(err, errno, "cannot create '%s'", d);
-		}
-		cleanup_free char *sd = strata_xasprintf("%s%s", rootfs, store_dir);
-		if (r == 0)
-			r = mkdirs(sd, err);
-		if (r == 0)
-			r = populate_store(&p, c, err);
-	}
-	if (r == 0) {
-		json_t *cfg = make_config(o, c, user_mounts);
+		json_t *cfg = make_config(o, bind_mounts, user_mounts);
 		char *s = json_dumps(cfg, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(cfg);
+		size_t n = strlen(s);
+		s = strata_xrealloc(s, n + 2);
+		memcpy(s + n, "\n", 2);
 		cleanup_free char *path = strata_xasprintf("%s/config.json", strata_output_dir(out));
-		cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd < 0)
-			r = strata_error_set(err, errno, "cannot create '%s'", path);
-		else if ((r = strata_write_all(fd, s, strlen(s))) < 0 || (r = strata_write_all(fd, "\n", 1)) < 0)
-			r = strata_error_set(err, -r, "cannot write '%s'", path);
+		r = strata_file_write_new(AT_FDCWD, path, path, s, n + 1, 0644, err);
 		free(s);
 	}
 	if (r == 0)
@@ -464,7 +722,7 @@ int strata_build_bundle(const strata_bundle_options *o, json_t **summary_ret, st
 		static const char *const modes[] = {"copy", "hardlink", "bind"};
 		json_t *sum = json_object();
 		json_object_set_new(sum, "output", json_string(o->output));
-		json_object_set_new(sum, "program", json_string(prog));
+		json_object_set_new(sum, "program", json_string(o->args[0]));
 		json_t *paths = json_array();
 		for (size_t i = 0; i < c->npaths; i++)
 			json_array_append_new(paths, json_string(c->paths[i].path));
@@ -475,9 +733,8 @@ int strata_build_bundle(const strata_bundle_options *o, json_t **summary_ret, st
 	}
 	strata_output_free(out);
 	strata_closure_free(c);
-	for (size_t i = 0; i < nroots; i++)
-		free(roots[i]);
-	free(roots);
+	free(inputs);
 	json_decref(user_mounts);
+	json_decref(bind_mounts);
 	return r;
 }

@@ -29,7 +29,7 @@ typedef struct strata_bundle_options {
 	char **args; /* args[0]: the program, an absolute path in the store */
 	size_t nargs;
 	const char *closure_file; /* NULL: found by scanning the store */
-	const char *store_dir;    /* NULL: /nix/store */
+	const char *store_dir;    /* NULL: /nix/store; normalised (strata_store_dir_normalise) */
 	char **env;               /* KEY=VALUE, appended after the default PATH */
 	size_t nenv;
 	const char *cwd;      /* NULL: / */
@@ -44,7 +44,14 @@ typedef struct strata_bundle_options {
 int strata_build_bundle(const strata_bundle_options *o, json_t **summary_ret, strata_error *err);
 
 /* Parses "type=bind,source=/a,destination=/b,options=ro[,nosuid...]" into a
- * runtime-spec mount object. Bare words after options= are more options. */
+ * runtime-spec mount object. Bare words after options= are more options.
+ * Strict: every key once, options known flags or key=value of plain
+ * characters, the type a plain name, a bind source absolute and existing,
+ * the destination as strata_mount_destination_normalise makes it. */
 int strata_mount_parse(const char *spec, json_t **mount_ret, strata_error *err);
+
+/* An absolute destination inside the container, normalised: repeated
+ * slashes and "." dropped; ".." and the root itself refused. */
+int strata_mount_destination_normalise(const char *dest, char **out, strata_error *err);
 
 #endif

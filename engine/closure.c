@@ -1,17 +1,16 @@
 #define _GNU_SOURCE
 #include "closure.h"
 #include "strata_util.h"
-#include "fs_walk.h"
+#include "file.h"
+#include "fs_tree.h"
 
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,6 +56,41 @@ int strata_store_path_check(const char *path, const char *store_dir, strata_erro
 		if (!name_char_ok(*p))
 			return strata_error_set(err, 0, "'%s' is not a store path (bad character in name)",
 						path);
+	return 0;
+}
+
+int strata_store_dir_normalise(const char *in, char **out, strata_error *err)
+{
+	if (in == NULL) {
+		*out = strata_xstrdup(STRATA_DEFAULT_STORE_DIR);
+		return 0;
+	}
+	if (in[0] != '/')
+		return strata_error_set(err, 0, "store directory '%s' must be an absolute path", in);
+	char *res = strata_xmalloc(strlen(in) + 1);
+	size_t k = 0;
+	for (const char *p = in; *p;) {
+		while (*p == '/')
+			p++;
+		const char *end = strchrnul(p, '/');
+		size_t len = (size_t)(end - p);
+		if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) {
+			free(res);
+			return strata_error_set(err, 0, "store directory '%s' must not contain '.' or '..'", in);
+		}
+		if (len > 0) {
+			res[k++] = '/';
+			memcpy(res + k, p, len);
+			k += len;
+		}
+		p = end;
+	}
+	res[k] = '\0';
+	if (k == 0) {
+		free(res);
+		return strata_error_set(err, 0, "store directory '%s' cannot be the root directory", in);
+	}
+	*out = res;
 	return 0;
 }
 
@@ -337,11 +371,19 @@ typedef struct hash_entry {
 	size_t owner;
 } hash_entry;
 
+#define SCAN_BUF (1u << 20)
+
+/* What the scan of one store path found, in memory linear in the closure:
+ * found[] marks owners, hits[] lists them so that the next path resets only
+ * what this one set (a closure of n paths must not cost n*n). */
 typedef struct scan_ctx {
 	hash_entry *hashes;
 	size_t n;
-	bool *found; /* per owner index, for the path being scanned; NULL: sizes only */
+	bool scan; /* false: sizes only, file contents are not read */
+	bool *found;
+	size_t *hits, nhits;
 	uint64_t size;
+	unsigned char *buf; /* SCAN_BUF + the carried tail of the previous read */
 } scan_ctx;
 
 static int cmp_hash_entry(const void *a, const void *b)
@@ -350,9 +392,11 @@ static int cmp_hash_entry(const void *a, const void *b)
 }
 
 /* hash_of(i) gives the 32-char hash part of candidate i. */
-static void scan_ctx_init(scan_ctx *s, size_t n, const char *(*hash_of)(const void *, size_t), const void *arg)
+static void scan_ctx_init(scan_ctx *s, size_t n, bool scan, const char *(*hash_of)(const void *, size_t),
+			  const void *arg)
 {
 	s->n = n;
+	s->scan = scan;
 	s->hashes = strata_xmalloc((n ? n : 1) * sizeof *s->hashes);
 	for (size_t i = 0; i < n; i++) {
 		memcpy(s->hashes[i].hash, hash_of(arg, i), STRATA_HASH_LEN);
@@ -360,20 +404,38 @@ static void scan_ctx_init(scan_ctx *s, size_t n, const char *(*hash_of)(const vo
 	}
 	qsort(s->hashes, n, sizeof *s->hashes, cmp_hash_entry);
 	s->found = strata_xcalloc(n ? n : 1, sizeof *s->found);
+	s->hits = strata_xmalloc((n ? n : 1) * sizeof *s->hits);
+	s->buf = strata_xmalloc(SCAN_BUF + STRATA_HASH_LEN);
+}
+
+/* Starts the scan of the next store path. */
+static void scan_reset(scan_ctx *s)
+{
+	for (size_t i = 0; i < s->nhits; i++)
+		s->found[s->hits[i]] = false;
+	s->nhits = 0;
+	s->size = 0;
 }
 
 static void scan_ctx_fini(scan_ctx *s)
 {
 	free(s->hashes);
 	free(s->found);
+	free(s->hits);
+	free(s->buf);
+}
+
+/* The owners found, in index order (for references, which are sorted). */
+static void scan_sort_hits(scan_ctx *s)
+{
+	if (s->nhits > 1)
+		qsort(s->hits, s->nhits, sizeof *s->hits, cmp_size);
 }
 
 /* Nix's scanner: slide a 32-byte window, skipping past any byte that cannot
  * be in a hash. */
 static void scan_buf(scan_ctx *s, const unsigned char *p, size_t n)
 {
-	if (s->found == NULL)
-		return;
 	size_t i = 0;
 	while (i + STRATA_HASH_LEN <= n) {
 		size_t j = STRATA_HASH_LEN;
@@ -388,7 +450,11 @@ static void scan_buf(scan_ctx *s, const unsigned char *p, size_t n)
 			size_t mid = (lo + hi) / 2;
 			int r = memcmp(s->hashes[mid].hash, p + i, STRATA_HASH_LEN);
 			if (r == 0) {
-				s->found[s->hashes[mid].owner] = true;
+				size_t owner = s->hashes[mid].owner;
+				if (!s->found[owner]) {
+					s->found[owner] = true;
+					s->hits[s->nhits++] = owner;
+				}
 				break;
 			}
 			if (r < 0)
@@ -400,31 +466,64 @@ static void scan_buf(scan_ctx *s, const unsigned char *p, size_t n)
 	}
 }
 
+/* Reads the file in buffers, never mapped: a file truncated while it is
+ * scanned must be an error or a short read, not a SIGBUS. A hash that
+ * straddles two reads is found because the last 31 bytes are carried over. */
+static int scan_file(scan_ctx *s, const strata_fs_entry *e, strata_error *err)
+{
+	cleanup_close int fd = openat(e->dir_fd, strata_fs_entry_rel(e), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	struct stat now;
+	if (fd < 0 && errno != ELOOP)
+		return strata_error_set(err, errno, "cannot open '%s'", e->path);
+	if (fd < 0 || fstat(fd, &now) < 0 || !S_ISREG(now.st_mode) || now.st_ino != e->st.st_ino ||
+	    now.st_dev != e->st.st_dev)
+		return strata_error_set(err, 0, "'%s' was replaced while it was read", e->path);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	if ((uint64_t)e->st.st_size >= SCAN_BUF)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	size_t carry = 0;
+	for (;;) {
+		if (strata_cancelled())
+			return strata_error_set(err, 0, "interrupted");
+		ssize_t n = read(fd, s->buf + carry, SCAN_BUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return strata_error_set(err, errno, "cannot read '%s'", e->path);
+		if (n == 0)
+			return 0;
+		size_t len = carry + (size_t)n;
+		scan_buf(s, s->buf, len);
+		carry = len < STRATA_HASH_LEN - 1 ? len : STRATA_HASH_LEN - 1;
+		memmove(s->buf, s->buf + len - carry, carry);
+	}
+}
+
 static int scan_visit(void *arg, const strata_fs_entry *e, strata_error *err)
 {
 	scan_ctx *s = arg;
-	scan_buf(s, (const unsigned char *)e->name, strlen(e->name));
+	if (s->scan)
+		scan_buf(s, (const unsigned char *)e->name, strlen(e->name));
 	/* Roughly what a NAR of the entry takes: deterministic, only used to
 	 * order layering when the input had no narSize. */
 	s->size += 96 + strlen(e->name);
 	if (S_ISLNK(e->st.st_mode)) {
-		scan_buf(s, (const unsigned char *)e->link_target, strlen(e->link_target));
+		if (s->scan)
+			scan_buf(s, (const unsigned char *)e->link_target, strlen(e->link_target));
 		s->size += strlen(e->link_target);
 	} else if (S_ISREG(e->st.st_mode) && e->st.st_size > 0) {
 		s->size += ((uint64_t)e->st.st_size + 7) & ~(uint64_t)7;
-		if (s->found == NULL)
-			return 0;
-		cleanup_close int fd = open(e->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return strata_error_set(err, errno, "open '%s'", e->path);
-		void *m = mmap(NULL, (size_t)e->st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (m == MAP_FAILED)
-			return strata_error_set(err, errno, "mmap '%s'", e->path);
-		madvise(m, (size_t)e->st.st_size, MADV_SEQUENTIAL);
-		scan_buf(s, m, (size_t)e->st.st_size);
-		munmap(m, (size_t)e->st.st_size);
+		if (s->scan)
+			return scan_file(s, e, err);
 	}
 	return 0;
+}
+
+static int scan_path(scan_ctx *s, const char *path, strata_error *err)
+{
+	static const strata_fs_walk_ops ops = {.visit = scan_visit};
+	scan_reset(s);
+	return strata_fs_walk(path, &ops, s, err);
 }
 
 static const char *closure_hash_of(const void *arg, size_t i)
@@ -436,33 +535,27 @@ static const char *closure_hash_of(const void *arg, size_t i)
 static int measure(strata_closure *c, const bool *size_known, bool scan_refs, strata_error *err)
 {
 	scan_ctx s = {0};
-	scan_ctx_init(&s, c->npaths, closure_hash_of, c);
-	bool *found = s.found;
-	if (!scan_refs)
-		s.found = NULL; /* sizes only: scan_visit skips file contents */
+	scan_ctx_init(&s, c->npaths, scan_refs, closure_hash_of, c);
 	int r = 0;
 	for (size_t i = 0; i < c->npaths && r == 0; i++) {
 		strata_store_path *p = &c->paths[i];
 		if (!scan_refs && size_known[i])
 			continue;
-		s.size = 0;
-		memset(found, 0, c->npaths * sizeof *found);
-		r = strata_fs_walk(p->path, scan_visit, &s, err);
-		if (r < 0)
+		if ((r = scan_path(&s, p->path, err)) < 0)
 			break;
 		if (!size_known || !size_known[i])
 			p->nar_size = s.size;
 		if (scan_refs) {
+			scan_sort_hits(&s);
 			free(p->refs);
-			p->refs = strata_xmalloc(c->npaths * sizeof *p->refs);
+			p->refs = strata_xmalloc((s.nhits ? s.nhits : 1) * sizeof *p->refs);
 			p->nrefs = 0;
-			p->self_ref = found[i];
-			for (size_t k = 0; k < c->npaths; k++)
-				if (k != i && found[k])
-					p->refs[p->nrefs++] = k;
+			p->self_ref = s.found[i];
+			for (size_t k = 0; k < s.nhits; k++)
+				if (s.hits[k] != i)
+					p->refs[p->nrefs++] = s.hits[k];
 		}
 	}
-	s.found = found;
 	scan_ctx_fini(&s);
 	return r;
 }
@@ -483,29 +576,31 @@ int strata_closure_discover(char *const *roots, size_t nroots, const char *store
 			    strata_closure **out, strata_error *err)
 {
 	listing l = {0};
-	DIR *d = opendir(store_dir);
-	if (d == NULL)
+	cleanup_close int dfd = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return strata_error_set(err, errno, "cannot list the store '%s'", store_dir);
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		cleanup_free char *full = strata_xasprintf("%s/%s", store_dir, de->d_name);
-		if (de->d_name[0] == '.' || strata_store_path_check(full, store_dir, NULL) < 0)
-			continue;
-		l.names = strata_xrealloc(l.names, (l.n + 1) * sizeof *l.names);
-		l.names[l.n++] = strata_xstrdup(de->d_name);
+	char **all = NULL;
+	size_t nall = 0;
+	int r = strata_file_list_dir(dfd, store_dir, &all, &nall, err);
+	if (r < 0)
+		return r;
+	l.names = strata_xmalloc((nall ? nall : 1) * sizeof *l.names);
+	for (size_t i = 0; i < nall; i++) {
+		cleanup_free char *full = strata_xasprintf("%s/%s", store_dir, all[i]);
+		if (all[i][0] == '.' || strata_store_path_check(full, store_dir, NULL) < 0)
+			free(all[i]);
+		else
+			l.names[l.n++] = all[i];
 	}
-	closedir(d);
-	if (l.n > 1)
-		qsort(l.names, l.n, sizeof *l.names, strata_cmp_strp);
+	free(all);
 
 	scan_ctx s = {0};
-	scan_ctx_init(&s, l.n, listing_hash_of, &l);
+	scan_ctx_init(&s, l.n, true, listing_hash_of, &l);
 	/* queue[]: listing indices in discovery order; refs per queued entry */
 	size_t *queue = strata_xmalloc((l.n ? l.n : 1) * sizeof *queue);
 	bool *queued = strata_xcalloc(l.n ? l.n : 1, sizeof *queued);
 	size_t nq = 0;
 	raw_list raw = {0};
-	int r = 0;
 	for (size_t i = 0; i < nroots && r == 0; i++) {
 		if ((r = strata_store_path_check(roots[i], store_dir, err)) < 0)
 			break;
@@ -523,17 +618,15 @@ int strata_closure_discover(char *const *roots, size_t nroots, const char *store
 	}
 	for (size_t qi = 0; qi < nq && r == 0; qi++) {
 		cleanup_free char *path = strata_xasprintf("%s/%s", store_dir, l.names[queue[qi]]);
-		memset(s.found, 0, l.n * sizeof *s.found);
-		s.size = 0;
-		if ((r = strata_fs_walk(path, scan_visit, &s, err)) < 0)
+		if ((r = scan_path(&s, path, err)) < 0)
 			break;
 		raw_entry *e = raw_list_add(&raw);
 		e->path = strata_xstrdup(path);
 		e->nar_size = s.size;
 		e->size_known = true;
-		for (size_t k = 0; k < l.n; k++) {
-			if (!s.found[k])
-				continue;
+		scan_sort_hits(&s);
+		for (size_t h = 0; h < s.nhits; h++) {
+			size_t k = s.hits[h];
 			e->refs = strata_xrealloc(e->refs, (e->nrefs + 1) * sizeof *e->refs);
 			e->refs[e->nrefs++] = strata_xasprintf("%s/%s", store_dir, l.names[k]);
 			if (!queued[k]) {
@@ -587,7 +680,7 @@ int strata_closure_load(const char *file, const char *store_dir, strata_closure 
 {
 	cleanup_free char *buf = NULL;
 	size_t len = 0;
-	int r = strata_read_file(file, &buf, &len, err);
+	int r = strata_file_read_all(AT_FDCWD, file, 0, STRATA_FILE_MAX_CLOSURE, "closure file", &buf, &len, err);
 	if (r < 0)
 		return r;
 	return strata_closure_parse(buf, len, file, store_dir, out, err);

@@ -23,6 +23,7 @@
 #include "strata_error.h"
 
 #define STRATA_HASH_LEN 32
+#define STRATA_DEFAULT_STORE_DIR "/nix/store"
 
 typedef struct strata_store_path {
 	char *path;        /* "/nix/store/<hash>-<name>", owned */
@@ -69,6 +70,11 @@ long strata_closure_find(const strata_closure *c, const char *path);
 /* Checks that `path` is "<store_dir>/<32 nix-base32 chars>-<name>" with a
  * name Nix accepts. Returns 0 or fills err. */
 int strata_store_path_check(const char *path, const char *store_dir, strata_error *err);
+
+/* The store directory as every module compares paths against it: absolute,
+ * repeated and trailing slashes dropped, no "." or ".." component, not "/".
+ * NULL gives STRATA_DEFAULT_STORE_DIR. *out is a new string. */
+int strata_store_dir_normalise(const char *in, char **out, strata_error *err);
 
 void strata_closure_free(strata_closure *c); /* accepts NULL */
 

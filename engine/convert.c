@@ -1,38 +1,108 @@
 #define _GNU_SOURCE
 #include "convert.h"
+#include "archive_in.h"
+#include "file.h"
+#include "image_config.h"
+#include "ref.h"
 #include "strata_util.h"
+#include "tar_check.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define READ_BUF (1u << 20)
-#define MAX_JSON (64u << 20) /* a config or manifest larger than this is not one */
+/* JSON members (manifest.json, configs) are held in memory until the end of
+ * the archive: each one and all of them together are bounded, so a small
+ * archive of sparse "JSON" members cannot exhaust memory. */
+#define MAX_JSON_MEMBER (16u << 20)
+#define MAX_JSON_TOTAL (64u << 20)
 
 typedef struct member {
 	char *name;
 	char *alias; /* a link member: the member it resolves to (archive-relative) */
-	char *json; /* JSON members: their bytes (NUL-terminated) */
+	char *json;  /* JSON members: their bytes (NUL-terminated) */
 	size_t json_len;
+	bool json_too_large;
 	long layer; /* layer members: index into layers, else -1 */
 	bool used;
 } member;
 
 typedef struct converter {
 	const strata_convert_options *o;
+	strata_archive_in *in;
 	struct archive *a;
 	strata_layer_writer *w;
 	member *members;
-	size_t nmembers;
-	strata_layer_result *layers; /* stable addresses: allocated once, grown by chunks */
+	size_t nmembers, cap_members;
+	/* Open addressing over members by name: lookups stay O(1) however
+	 * many members an archive has (a list scan made convert quadratic). */
+	size_t *slots; /* member index + 1, 0 = empty */
+	size_t nslots;
+	size_t json_total;
+	strata_layer_result *layers; /* stable addresses: allocated once */
 	size_t nlayers, cap_layers;
 	unsigned char *buf;
 } converter;
 
 /* ---------- members ---------- */
+
+static size_t name_hash(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static member *find_exact(converter *c, const char *name)
+{
+	if (c->nslots == 0)
+		return NULL;
+	for (size_t i = name_hash(name) & (c->nslots - 1);; i = (i + 1) & (c->nslots - 1)) {
+		if (c->slots[i] == 0)
+			return NULL;
+		member *m = &c->members[c->slots[i] - 1];
+		if (strcmp(m->name, name) == 0)
+			return m;
+	}
+}
+
+static void index_member(converter *c, size_t idx)
+{
+	for (size_t i = name_hash(c->members[idx].name) & (c->nslots - 1);; i = (i + 1) & (c->nslots - 1))
+		if (c->slots[i] == 0) {
+			c->slots[i] = idx + 1;
+			return;
+		}
+}
+
+static member *add_member(converter *c, char *name)
+{
+	if (c->nmembers == c->cap_members) {
+		c->cap_members = c->cap_members ? 2 * c->cap_members : 64;
+		c->members = strata_xrealloc(c->members, c->cap_members * sizeof *c->members);
+	}
+	if (2 * (c->nmembers + 1) > c->nslots) {
+		free(c->slots);
+		c->nslots = c->nslots ? 2 * c->nslots : 128;
+		c->slots = strata_xcalloc(c->nslots, sizeof *c->slots);
+		for (size_t i = 0; i < c->nmembers; i++)
+			index_member(c, i);
+	}
+	member *m = &c->members[c->nmembers];
+	memset(m, 0, sizeof *m);
+	m->name = name;
+	m->layer = -1;
+	index_member(c, c->nmembers++);
+	return m;
+}
 
 static int clean_name(const char *raw, char **out, strata_error *err)
 {
@@ -47,14 +117,6 @@ static int clean_name(const char *raw, char **out, strata_error *err)
 			return strata_error_set(err, 0, "archive member '%s' has '..' in its name", raw);
 	*out = strata_xstrndup(n, n[l - 1] == '/' ? l - 1 : l);
 	return 0;
-}
-
-static member *find_exact(converter *c, const char *name)
-{
-	for (size_t i = 0; i < c->nmembers; i++)
-		if (strcmp(c->members[i].name, name) == 0)
-			return &c->members[i];
-	return NULL;
 }
 
 /* Follows link members (docker save writes <id>/layer.tar -> ../<sha>.tar). */
@@ -79,42 +141,30 @@ static int link_target(const char *link_name, const char *target, bool hard, cha
 		joined = strata_xasprintf("%.*s/%s", (int)(slash - link_name), link_name, target);
 	else
 		joined = strata_xstrdup(target);
-	char **parts = NULL;
-	size_t np = 0;
+	size_t cap = strlen(joined) + 1, len = 0;
+	cleanup_free char *res = strata_xmalloc(cap);
 	char *save = NULL;
-	int r = 0;
 	for (char *t = strtok_r(joined, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
 		if (strcmp(t, ".") == 0)
 			continue;
 		if (strcmp(t, "..") == 0) {
-			if (np == 0) {
-				r = strata_error_set(err, 0, "archive member '%s' links outside the archive ('%s')",
-						     link_name, target);
-				break;
-			}
-			np--;
+			char *up = len ? memrchr(res, '/', len) : NULL;
+			if (len == 0)
+				return strata_error_set(err, 0, "archive member '%s' links outside the archive ('%s')",
+							link_name, target);
+			len = up ? (size_t)(up - res) : 0;
 			continue;
 		}
-		parts = strata_xrealloc(parts, (np + 1) * sizeof *parts);
-		parts[np++] = t;
+		if (len)
+			res[len++] = '/';
+		memcpy(res + len, t, strlen(t));
+		len += strlen(t);
 	}
-	if (r == 0 && np == 0)
-		r = strata_error_set(err, 0, "archive member '%s' links to the archive root", link_name);
-	if (r == 0) {
-		size_t len = 0;
-		for (size_t i = 0; i < np; i++)
-			len += strlen(parts[i]) + 1;
-		char *res = strata_xmalloc(len);
-		res[0] = '\0';
-		for (size_t i = 0; i < np; i++) {
-			if (i)
-				strcat(res, "/");
-			strcat(res, parts[i]);
-		}
-		*out = res;
-	}
-	free(parts);
-	return r;
+	if (len == 0)
+		return strata_error_set(err, 0, "archive member '%s' links to the archive root", link_name);
+	res[len] = '\0';
+	*out = strata_steal_pointer(&res);
+	return 0;
 }
 
 static bool looks_like_json(const unsigned char *p, size_t n)
@@ -125,13 +175,20 @@ static bool looks_like_json(const unsigned char *p, size_t n)
 	return i < n && (p[i] == '{' || p[i] == '[');
 }
 
-static bool has_layer_magic(const unsigned char *p, size_t n)
+/* A tar header block: its checksum (unsigned sum, blanks in the field). */
+static bool tar_header(const unsigned char *p, size_t n)
 {
-	if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b)
-		return true; /* gzip */
-	if (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd)
-		return true; /* zstd */
-	return n >= 262 && memcmp(p + 257, "ustar", 5) == 0; /* tar */
+	if (n < 512)
+		return false;
+	unsigned long want = 0, sum = 0;
+	size_t i = 148;
+	while (i < 156 && p[i] == ' ')
+		i++;
+	for (; i < 156 && p[i] >= '0' && p[i] <= '7'; i++)
+		want = want * 8 + (unsigned long)(p[i] - '0');
+	for (i = 0; i < 512; i++)
+		sum += i >= 148 && i < 156 ? ' ' : p[i];
+	return want == sum && sum != 8 * ' ';
 }
 
 static bool layer_by_name(const char *name)
@@ -147,7 +204,7 @@ static la_ssize_t read_full(converter *c, unsigned char *buf, size_t n, const ch
 	while (got < n) {
 		la_ssize_t k = archive_read_data(c->a, buf + got, n - got);
 		if (k < 0)
-			return strata_error_set(err, 0, "archive member '%s': %s", name, archive_error_string(c->a));
+			return strata_error_set(err, 0, "archive member '%s': %s", name, strata_archive_in_error(c->in));
 		if (k == 0)
 			break;
 		got += (size_t)k;
@@ -157,65 +214,64 @@ static la_ssize_t read_full(converter *c, unsigned char *buf, size_t n, const ch
 
 /* ---------- layers ---------- */
 
-typedef struct inner_src {
+/* The current member as a source for a nested reader (a compressed layer). */
+typedef struct member_src {
 	converter *c;
 	const unsigned char *prefix;
 	size_t prefix_len;
-	bool prefix_done;
-	unsigned char buf[1u << 16];
-} inner_src;
+} member_src;
 
-static la_ssize_t inner_read(struct archive *a, void *arg, const void **out)
+static ssize_t member_read(void *arg, void *buf, size_t n)
 {
-	(void)a;
-	inner_src *s = arg;
-	if (!s->prefix_done) {
-		s->prefix_done = true;
-		*out = s->prefix;
-		return (la_ssize_t)s->prefix_len;
+	member_src *s = arg;
+	if (s->prefix_len > 0) {
+		size_t k = s->prefix_len < n ? s->prefix_len : n;
+		memcpy(buf, s->prefix, k);
+		s->prefix += k;
+		s->prefix_len -= k;
+		return (ssize_t)k;
 	}
-	*out = s->buf;
-	la_ssize_t n = archive_read_data(s->c->a, s->buf, sizeof s->buf);
-	return n < 0 ? ARCHIVE_FATAL : n;
+	la_ssize_t k = archive_read_data(s->c->a, buf, n);
+	if (k < 0) {
+		errno = EIO;
+		return -1;
+	}
+	return k;
 }
 
-/* Streams the rest of a compressed layer member (gzip or zstd, any number
- * of members/frames) decompressed into the stream. */
-static int stream_compressed(converter *c, strata_layer_stream *s, const unsigned char *prefix, size_t plen,
-			     const char *name, strata_error *err)
+typedef struct layer_feed {
+	strata_layer_stream *s;
+	strata_tar_check tc;
+	const char *name;
+} layer_feed;
+
+static int feed(layer_feed *f, const void *buf, size_t n, strata_error *err)
 {
-	inner_src *src = strata_xcalloc(1, sizeof *src);
-	src->c = c;
-	src->prefix = prefix;
-	src->prefix_len = plen;
-	struct archive *in = archive_read_new();
-	archive_read_support_filter_gzip(in);
-	archive_read_support_filter_zstd(in);
-	archive_read_support_format_raw(in);
-	int r = 0;
-	struct archive_entry *e;
-	if (archive_read_open(in, src, NULL, inner_read, NULL) != ARCHIVE_OK ||
-	    archive_read_next_header(in, &e) != ARCHIVE_OK) {
-		r = strata_error_set(err, 0, "layer '%s': %s", name, archive_error_string(in));
-	} else {
-		unsigned char *buf = strata_xmalloc(READ_BUF);
-		for (;;) {
-			la_ssize_t n = archive_read_data(in, buf, READ_BUF);
-			if (n < 0) {
-				r = strata_error_set(err, 0, "layer '%s': %s", name,
-						     archive_error_string(in) ? archive_error_string(in)
-									      : archive_error_string(c->a));
-				break;
-			}
-			if (n == 0)
-				break;
-			if ((r = strata_layer_stream_write(s, buf, (size_t)n, err)) < 0)
-				break;
+	int r = strata_tar_check_feed(&f->tc, buf, n, f->name, err);
+	return r < 0 ? r : strata_layer_stream_write(f->s, buf, n, err);
+}
+
+/* Streams the rest of a compressed layer member (gzip, zstd, xz or bzip2,
+ * any number of members/frames) decompressed. */
+static int stream_compressed(converter *c, layer_feed *f, const unsigned char *prefix, size_t plen, strata_error *err)
+{
+	member_src src = {c, prefix, plen};
+	strata_archive_in *in = NULL;
+	cleanup_free char *what = strata_xasprintf("layer '%s'", f->name);
+	int r = strata_archive_in_open(member_read, &src, what, STRATA_ARCHIVE_RAW, &in, err);
+	unsigned char *buf = r == 0 ? strata_xmalloc(READ_BUF) : NULL;
+	while (r == 0) {
+		la_ssize_t n = archive_read_data(strata_archive_in_archive(in), buf, READ_BUF);
+		if (n < 0) {
+			r = strata_error_set(err, 0, "layer '%s': %s", f->name, strata_archive_in_error(in));
+			break;
 		}
-		free(buf);
+		if (n == 0)
+			break;
+		r = feed(f, buf, (size_t)n, err);
 	}
-	archive_read_free(in);
-	free(src);
+	free(buf);
+	strata_archive_in_free(in);
 	return r;
 }
 
@@ -223,17 +279,16 @@ static int process_layer(converter *c, member *m, const unsigned char *prefix, s
 {
 	if (c->nlayers == c->cap_layers)
 		return strata_error_set(err, 0, "archive has more than %zu layers", c->cap_layers);
-	strata_layer_stream *s = NULL;
-	int r = strata_layer_stream_open(c->w, &c->layers[c->nlayers], &s, err);
+	layer_feed f = {.name = m->name};
+	strata_tar_check_init(&f.tc);
+	int r = strata_layer_stream_open(c->w, &c->layers[c->nlayers], &f.s, err);
 	if (r < 0)
 		return r;
 	m->layer = (long)c->nlayers++;
-	bool compressed = plen >= 2 && ((prefix[0] == 0x1f && prefix[1] == 0x8b) ||
-					(plen >= 4 && prefix[0] == 0x28 && prefix[1] == 0xb5));
-	if (compressed) {
-		r = stream_compressed(c, s, prefix, plen, m->name, err);
+	if (strata_archive_detect(prefix, plen, NULL) != STRATA_COMPRESSION_NONE) {
+		r = stream_compressed(c, &f, prefix, plen, err);
 	} else {
-		r = plen ? strata_layer_stream_write(s, prefix, plen, err) : 0;
+		r = plen ? feed(&f, prefix, plen, err) : 0;
 		while (r == 0) {
 			la_ssize_t n = read_full(c, c->buf, READ_BUF, m->name, err);
 			if (n < 0)
@@ -241,12 +296,81 @@ static int process_layer(converter *c, member *m, const unsigned char *prefix, s
 			else if (n == 0)
 				break;
 			else
-				r = strata_layer_stream_write(s, c->buf, (size_t)n, err);
+				r = feed(&f, c->buf, (size_t)n, err);
 		}
 	}
+	if (r == 0)
+		r = strata_tar_check_end(&f.tc, f.name, err);
+	strata_tar_check_fini(&f.tc);
 	/* Closed either way: the writer owns the stream (and frees it). */
-	int r2 = strata_layer_stream_close(s, err);
+	int r2 = strata_layer_stream_close(f.s, err);
 	return r < 0 ? r : r2;
+}
+
+static int hold_json(converter *c, member *m, const unsigned char *head, size_t n, int64_t size, strata_error *err)
+{
+	if (size > (int64_t)MAX_JSON_MEMBER) {
+		m->json_too_large = true; /* an error only if a manifest names it */
+		return 0;
+	}
+	if (c->json_total + (size_t)size > MAX_JSON_TOTAL)
+		return strata_error_set(err, 0, "the archive's JSON members exceed %u MiB together", MAX_JSON_TOTAL >> 20);
+	m->json = strata_xmalloc((size_t)size + 1);
+	memcpy(m->json, head, n);
+	la_ssize_t rest = read_full(c, (unsigned char *)m->json + n, (size_t)size - n, m->name, err);
+	if (rest < 0)
+		return (int)rest;
+	m->json_len = n + (size_t)rest;
+	m->json[m->json_len] = '\0';
+	c->json_total += m->json_len;
+	if ((int64_t)m->json_len != size)
+		return strata_error_set(err, 0, "archive member '%s': %zu bytes, the header says %lld", m->name, m->json_len,
+					(long long)size);
+	return 0;
+}
+
+static int read_member(converter *c, struct archive_entry *e, unsigned char *head, strata_error *err)
+{
+	char *name = NULL;
+	int r = clean_name(archive_entry_pathname(e), &name, err);
+	if (r < 0)
+		return r;
+	mode_t type = archive_entry_filetype(e);
+	const char *hard = archive_entry_hardlink(e);
+	if (type == AE_IFDIR && hard == NULL) {
+		free(name);
+		return 0;
+	}
+	if (hard == NULL && type != AE_IFREG && type != AE_IFLNK) {
+		r = strata_error_set(err, 0, "archive member '%s' is a special file; a Docker archive holds only files, "
+					     "directories and links", name);
+		free(name);
+		return r;
+	}
+	if (find_exact(c, name) != NULL) {
+		r = strata_error_set(err, 0, "archive member '%s' appears twice", name);
+		free(name);
+		return r;
+	}
+	member *m = add_member(c, name);
+	if (hard != NULL || type == AE_IFLNK)
+		return link_target(m->name, hard ? hard : archive_entry_symlink(e), hard != NULL, &m->alias, err);
+	la_ssize_t n = read_full(c, head, 512, m->name, err);
+	if (n < 0)
+		return (int)n;
+	/* Layers first: a tar whose first member is named "[..." is a layer. */
+	const char *cname = NULL;
+	strata_compression comp = strata_archive_detect(head, (size_t)n, &cname);
+	if (comp == STRATA_COMPRESSION_UNSUPPORTED)
+		return strata_error_set(err, 0, "archive member '%s' is compressed with %s, which strata does not read",
+					m->name, cname);
+	if (comp != STRATA_COMPRESSION_NONE || tar_header(head, (size_t)n))
+		return process_layer(c, m, head, (size_t)n, err);
+	if (looks_like_json(head, (size_t)n))
+		return hold_json(c, m, head, (size_t)n, archive_entry_size(e), err);
+	if (layer_by_name(m->name))
+		return process_layer(c, m, head, (size_t)n, err);
+	return 0; /* anything else (repositories, VERSION, ...) is skipped */
 }
 
 static int read_archive(converter *c, strata_error *err)
@@ -256,68 +380,13 @@ static int read_archive(converter *c, strata_error *err)
 	unsigned char *head = strata_xmalloc(512);
 	int r = 0;
 	while (r == 0 && (h = archive_read_next_header(c->a, &e)) == ARCHIVE_OK) {
-		if (strata_cancelled()) {
+		if (strata_cancelled())
 			r = strata_error_set(err, 0, "interrupted");
-			break;
-		}
-		char *name = NULL;
-		if ((r = clean_name(archive_entry_pathname(e), &name, err)) < 0)
-			break;
-		mode_t type = archive_entry_filetype(e);
-		if (type == AE_IFDIR) {
-			free(name);
-			continue;
-		}
-		const char *hard = archive_entry_hardlink(e);
-		if (hard == NULL && type != AE_IFREG && type != AE_IFLNK) {
-			r = strata_error_set(err, 0, "archive member '%s' is a special file; a Docker archive holds only files, directories and links",
-					     name);
-			free(name);
-			break;
-		}
-		if (find_exact(c, name) != NULL) {
-			r = strata_error_set(err, 0, "archive member '%s' appears twice", name);
-			free(name);
-			break;
-		}
-		c->members = strata_xrealloc(c->members, (c->nmembers + 1) * sizeof *c->members);
-		member *m = &c->members[c->nmembers++];
-		memset(m, 0, sizeof *m);
-		m->name = name;
-		m->layer = -1;
-		if (hard != NULL || type == AE_IFLNK) {
-			r = link_target(name, hard ? hard : archive_entry_symlink(e), hard != NULL, &m->alias, err);
-			continue;
-		}
-		la_ssize_t n = read_full(c, head, 512, name, err);
-		if (n < 0) {
-			r = (int)n;
-			break;
-		}
-		int64_t size = archive_entry_size(e);
-		if (looks_like_json(head, (size_t)n) && size <= (int64_t)MAX_JSON) {
-			m->json = strata_xmalloc((size_t)size + 1);
-			memcpy(m->json, head, (size_t)n);
-			la_ssize_t rest = read_full(c, (unsigned char *)m->json + n, (size_t)(size - n), name, err);
-			if (rest < 0) {
-				r = (int)rest;
-				break;
-			}
-			m->json_len = (size_t)n + (size_t)rest;
-			m->json[m->json_len] = '\0';
-			if ((int64_t)m->json_len != size) {
-				r = strata_error_set(err, 0, "archive member '%s': %zu bytes, the header says %lld", name,
-						     m->json_len, (long long)size);
-				break;
-			}
-		} else if (has_layer_magic(head, (size_t)n) || layer_by_name(name)) {
-			r = process_layer(c, m, head, (size_t)n, err);
-		}
-		/* Anything else (repositories, VERSION, ...) is skipped. */
+		else
+			r = read_member(c, e, head, err);
 	}
 	if (r == 0 && h != ARCHIVE_EOF)
-		r = strata_error_set(err, 0, "'%s': %s", c->o->input,
-				     archive_error_string(c->a) ? archive_error_string(c->a) : "not a tar archive");
+		r = strata_error_set(err, 0, "'%s': %s", c->o->input, strata_archive_in_error(c->in));
 	free(head);
 	return r;
 }
@@ -346,35 +415,95 @@ typedef struct image {
 	char *arch, *os;
 } image;
 
+static member *json_member(converter *c, const char *name, const char *what, size_t idx, strata_error *err)
+{
+	member *m = find_member(c, name);
+	if (m != NULL && m->json_too_large) {
+		strata_error_set(err, 0, "manifest.json[%zu]: %s '%s' is larger than %u MiB", idx, what, name,
+				 MAX_JSON_MEMBER >> 20);
+		return NULL;
+	}
+	if (m == NULL || m->json == NULL) {
+		strata_error_set(err, 0, "manifest.json[%zu]: %s '%s' is not in the archive", idx, what, name);
+		return NULL;
+	}
+	return m;
+}
+
+/* The image's references: --name/--tag, else every RepoTags entry (each a
+ * valid reference; one listed twice counts once), else one derived from the
+ * config digest. */
+static int image_refs(converter *c, json_t *entry, size_t idx, const char *cfg_hex, json_t *refs, strata_error *err)
+{
+	json_t *tags = json_object_get(entry, "RepoTags");
+	if (tags != NULL && !json_is_null(tags) && !json_is_array(tags))
+		return strata_error_set(err, 0, "manifest.json[%zu]: RepoTags must be an array of strings", idx);
+	size_t i;
+	json_t *t;
+	json_array_foreach(tags, i, t)
+	{
+		if (!json_is_string(t))
+			return strata_error_set(err, 0, "manifest.json[%zu]: RepoTags[%zu] is not a string", idx, i);
+		strata_ref ref;
+		int r = strata_ref_parse(json_string_value(t), &ref, err);
+		strata_ref_fini(&ref);
+		if (r < 0)
+			return strata_error_wrap(err, "manifest.json[%zu]: RepoTags[%zu]", idx, i);
+	}
+	if (c->o->name || c->o->tag) {
+		const char *first = json_string_value(json_array_get(tags, 0));
+		strata_ref fr = {0};
+		if (first && strata_ref_parse(first, &fr, err) < 0)
+			return -1;
+		const char *name = c->o->name ? c->o->name : fr.name;
+		const char *tag = c->o->tag ? c->o->tag : fr.tag ? fr.tag : "latest";
+		json_array_append_new(refs, name ? json_sprintf("%s:%s", name, tag) : json_string(tag));
+		strata_ref_fini(&fr);
+	} else if (json_array_size(tags) > 0) {
+		json_array_foreach(tags, i, t)
+		{
+			bool dup = false;
+			for (size_t k = 0; k < json_array_size(refs); k++)
+				dup |= json_equal(json_array_get(refs, k), t);
+			if (!dup)
+				json_array_append(refs, t);
+		}
+	} else {
+		json_array_append_new(refs, json_stringn(cfg_hex, 32)); /* as build-layered */
+	}
+	json_array_foreach(refs, i, t)
+	{
+		if (strata_ref_check_ref_name(json_string_value(t), err) < 0)
+			return strata_error_wrap(err, "manifest.json[%zu]", idx);
+	}
+	return 0;
+}
+
 static int build_image(converter *c, strata_layout *l, json_t *entry, size_t idx, image *img, json_t *sum,
 		       strata_error *err)
 {
+	if (!json_is_object(entry))
+		return strata_error_set(err, 0, "manifest.json[%zu]: must be an object", idx);
 	json_t *cfgname = json_object_get(entry, "Config"), *layers = json_object_get(entry, "Layers");
 	if (!json_is_string(cfgname) || !json_is_array(layers))
 		return strata_error_set(err, 0, "manifest.json[%zu]: needs \"Config\" and \"Layers\"", idx);
-	member *cm = find_member(c, json_string_value(cfgname));
-	if (cm == NULL || cm->json == NULL)
-		return strata_error_set(err, 0, "manifest.json[%zu]: config '%s' is not in the archive", idx,
-					json_string_value(cfgname));
+	member *cm = json_member(c, json_string_value(cfgname), "config", idx, err);
+	if (cm == NULL)
+		return -1;
 	json_error_t je;
 	json_t *dc = json_loadb(cm->json, cm->json_len, 0, &je);
 	if (!json_is_object(dc)) {
 		json_decref(dc);
 		return strata_error_set(err, 0, "config '%s': invalid JSON: %s", cm->name, je.text);
 	}
-	json_t *rootfs = json_object_get(dc, "rootfs");
-	json_t *diff_ids = json_object_get(rootfs, "diff_ids");
-	int r = 0;
+	json_t *oc = oci_config(dc);
+	json_decref(dc);
 	/* What an OCI config requires, checked here: a config that lacks it
 	 * would be copied into an image no client accepts. */
-	if (!json_is_string(json_object_get(dc, "architecture")) || !json_is_string(json_object_get(dc, "os")))
-		r = strata_error_set(err, 0, "config '%s': 'architecture' and 'os' must be strings", cm->name);
-	else if (!json_is_string(json_object_get(rootfs, "type")) ||
-		 strcmp(json_string_value(json_object_get(rootfs, "type")), "layers") != 0)
-		r = strata_error_set(err, 0, "config '%s': rootfs.type must be \"layers\"", cm->name);
-	else if (!json_is_array(diff_ids) || json_array_size(diff_ids) != json_array_size(layers))
-		r = strata_error_set(err, 0, "config '%s': rootfs.diff_ids does not list the manifest's %zu layers",
-				     cm->name, json_array_size(layers));
+	int r = strata_image_config_check_oci(oc, json_array_size(layers), err);
+	if (r < 0)
+		r = strata_error_wrap(err, "'%s'", cm->name);
+	json_t *diff_ids = json_object_get(json_object_get(oc, "rootfs"), "diff_ids");
 	json_t *lds = json_array(), *sl = json_array();
 	for (size_t i = 0; r == 0 && i < json_array_size(layers); i++) {
 		const char *ln = json_string_value(json_array_get(layers, i));
@@ -387,12 +516,13 @@ static int build_image(converter *c, strata_layout *l, json_t *entry, size_t idx
 		lm->used = true;
 		strata_layer_result *res = &c->layers[lm->layer];
 		const char *want = json_string_value(json_array_get(diff_ids, i));
-		if (want == NULL || strncmp(want, "sha256:", 7) != 0 || strcmp(want + 7, res->diff_id) != 0) {
+		if (strcmp(want + 7, res->diff_id) != 0) {
 			r = strata_error_set(err, 0, "layer '%s': diff_id mismatch: the tar is sha256:%s, the config says %s",
-					     ln, res->diff_id, want ? want : "(missing)");
+					     ln, res->diff_id, want);
 			break;
 		}
-		json_array_append_new(lds, strata_oci_descriptor(strata_compress_media_type(c->o->compress), res->digest, res->size));
+		json_array_append_new(lds, strata_oci_descriptor(strata_compress_media_type(c->o->compress), res->digest,
+								  res->size));
 		json_t *L = json_object();
 		json_object_set_new(L, "member", json_string(ln));
 		json_object_set_new(L, "digest", json_sprintf("sha256:%s", res->digest));
@@ -403,13 +533,8 @@ static int build_image(converter *c, strata_layout *l, json_t *entry, size_t idx
 	}
 	char cfg_hex[65];
 	uint64_t cfg_size = 0;
-	const char *arch = json_string_value(json_object_get(dc, "architecture"));
-	const char *os = json_string_value(json_object_get(dc, "os"));
-	if (r == 0) {
-		json_t *oc = oci_config(dc);
+	if (r == 0)
 		r = strata_layout_put_json(l, oc, cfg_hex, &cfg_size, err);
-		json_decref(oc);
-	}
 	if (r == 0) {
 		json_t *man = strata_oci_manifest(cfg_hex, cfg_size, lds);
 		r = strata_layout_put_json(l, man, img->man_hex, &img->man_size, err);
@@ -417,36 +542,50 @@ static int build_image(converter *c, strata_layout *l, json_t *entry, size_t idx
 	}
 	if (r == 0) {
 		img->refs = json_array();
-		json_t *tags = json_object_get(entry, "RepoTags");
-		size_t i;
-		json_t *t;
-		if (c->o->name || c->o->tag) {
-			const char *first = json_string_value(json_array_get(tags, 0));
-			const char *colon = first ? strrchr(first, ':') : NULL;
-			char *name = c->o->name ? strata_xstrdup(c->o->name)
-				     : first ? strata_xstrndup(first, colon ? (size_t)(colon - first) : strlen(first))
-					     : NULL;
-			const char *tag = c->o->tag ? c->o->tag : colon ? colon + 1 : "latest";
-			json_array_append_new(img->refs, name ? json_sprintf("%s:%s", name, tag) : json_string(tag));
-			free(name);
-		} else if (json_is_array(tags) && json_array_size(tags) > 0) {
-			json_array_foreach(tags, i, t) if (json_is_string(t)) json_array_append(img->refs, t);
-		} else {
-			/* No tag at all: as build-layered, one derived from the image. */
-			json_array_append_new(img->refs, json_stringn(cfg_hex, 32));
-		}
+		r = image_refs(c, entry, idx, cfg_hex, img->refs, err);
+	}
+	if (r == 0) {
 		json_t *I = json_object();
 		json_object_set_new(I, "manifest", json_sprintf("sha256:%s", img->man_hex));
 		json_object_set_new(I, "config", json_sprintf("sha256:%s", cfg_hex));
 		json_object_set(I, "refs", img->refs);
 		json_object_set(I, "layers", sl);
 		json_array_append_new(sum, I);
-		img->arch = strata_xstrdup(arch);
-		img->os = strata_xstrdup(os);
+		img->arch = strata_xstrdup(json_string_value(json_object_get(oc, "architecture")));
+		img->os = strata_xstrdup(json_string_value(json_object_get(oc, "os")));
 	}
 	json_decref(lds);
 	json_decref(sl);
-	json_decref(dc);
+	json_decref(oc);
+	return r;
+}
+
+/* Every reference names one image: the same one listed twice is merged (one
+ * index entry), two images under one reference are refused. */
+static int index_entries(image *imgs, size_t n, json_t *mans, strata_error *err)
+{
+	json_t *owner = json_object(); /* ref -> image index */
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		size_t k;
+		json_t *ref;
+		json_array_foreach(imgs[i].refs, k, ref)
+		{
+			const char *rs = json_string_value(ref);
+			json_t *prev = json_object_get(owner, rs);
+			if (prev != NULL) {
+				size_t j = (size_t)json_integer_value(prev);
+				if (strcmp(imgs[j].man_hex, imgs[i].man_hex) != 0) {
+					r = strata_error_set(err, 0, "manifest.json: '%s' names two different images", rs);
+					break;
+				}
+				continue;
+			}
+			json_object_set_new(owner, rs, json_integer((json_int_t)i));
+			strata_oci_index_add(mans, imgs[i].man_hex, imgs[i].man_size, rs, imgs[i].arch, imgs[i].os);
+		}
+	}
+	json_decref(owner);
 	return r;
 }
 
@@ -454,6 +593,54 @@ static void progress_fwd(void *arg, uint64_t done)
 {
 	const strata_convert_options *o = arg;
 	o->progress(o->progress_arg, done, 0); /* the total is unknown while streaming */
+}
+
+/* The input: stdin, a regular file or a pipe; never a device or directory. */
+static int open_input(const char *input, strata_error *err)
+{
+	if (strcmp(input, "-") == 0) {
+		int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
+		return fd < 0 ? strata_error_set(err, errno, "cannot read stdin") : fd;
+	}
+	int fd = open(input, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return strata_error_set(err, errno, "cannot open '%s'", input);
+	struct stat st;
+	if (fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))) {
+		int e = errno;
+		close(fd);
+		return e ? strata_error_set(err, e, "cannot stat '%s'", input)
+			 : strata_error_set(err, 0, "'%s' is a %s, not an archive file or a pipe", input,
+					    strata_file_type_name(st.st_mode));
+	}
+	if (S_ISFIFO(st.st_mode)) {
+		/* Opened without blocking to look at it; a named fifo is read
+		 * once a writer comes, so reopen it blocking (a signal still
+		 * interrupts the wait). */
+		close(fd);
+		fd = open(input, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return strata_error_set(err, errno, "cannot open '%s'", input);
+	} else {
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	}
+	return fd;
+}
+
+static int find_manifest(converter *c, json_t **man, strata_error *err)
+{
+	member *mm = find_member(c, "manifest.json");
+	json_error_t je;
+	if (mm != NULL && mm->json_too_large)
+		return strata_error_set(err, 0, "manifest.json is larger than %u MiB", MAX_JSON_MEMBER >> 20);
+	if (mm == NULL || mm->json == NULL)
+		return strata_error_set(err, 0, "'%s' has no manifest.json: not a Docker archive", c->o->input);
+	if ((*man = json_loadb(mm->json, mm->json_len, 0, &je)) == NULL || !json_is_array(*man) || json_array_size(*man) == 0)
+		return strata_error_set(err, 0, "manifest.json: expected a non-empty JSON list of images");
+	if (json_array_size(*man) > 1 && (c->o->name || c->o->tag))
+		return strata_error_set(err, 0, "the archive holds %zu images: a name or tag applies to one",
+					json_array_size(*man));
+	return 0;
 }
 
 int strata_convert(strata_pool *pool, const strata_convert_options *o, json_t **summary_ret,
@@ -468,55 +655,43 @@ int strata_convert(strata_pool *pool, const strata_convert_options *o, json_t **
 	json_t *images_sum = json_array(), *man = NULL;
 	image *imgs = NULL;
 	size_t nimgs = 0;
-	int r = strata_layout_create(o->output, o->format, o->force, &l, err);
-	if (r == 0) {
-		c.a = archive_read_new();
-		archive_read_support_filter_all(c.a);
-		archive_read_support_format_tar(c.a);
-		bool stdin_ = strcmp(o->input, "-") == 0;
-		if (archive_read_open_filename(c.a, stdin_ ? NULL : o->input, READ_BUF) != ARCHIVE_OK)
-			r = strata_error_set(err, 0, "cannot read '%s': %s", o->input, archive_error_string(c.a));
-	}
+	cleanup_close int fd = -1;
+	int r = 0;
+	if (o->name && (r = strata_ref_check_name(o->name, err)) < 0)
+		goto out;
+	if (o->tag && (r = strata_ref_check_tag(o->tag, err)) < 0)
+		goto out;
+	const char *inputs[] = {strcmp(o->input, "-") ? o->input : NULL};
+	strata_output_options oo = {.force = o->force, .inputs = inputs, .ninputs = 1};
+	if ((r = strata_layout_create(o->output, o->format, &oo, &l, err)) < 0 || (r = fd = open_input(o->input, err)) < 0)
+		goto out;
+	r = strata_archive_in_open_fd(fd, strcmp(o->input, "-") ? o->input : "stdin", STRATA_ARCHIVE_TAR, &c.in, err);
+	if (r < 0)
+		goto out;
+	c.a = strata_archive_in_archive(c.in);
 	strata_build_options bo = {.compress = o->compress,
 				   .level = o->level ? o->level : (o->compress == STRATA_COMPRESS_ZSTD ? 3 : 6),
 				   .progress = o->progress ? progress_fwd : NULL,
 				   .progress_arg = &progress_opts};
-	if (r == 0 && (c.w = strata_layer_writer_create(pool, &bo, strata_layout_blob_dir(l), err)) == NULL)
+	if ((c.w = strata_layer_writer_create(pool, &bo, strata_layout_blob_dir(l), err)) == NULL) {
 		r = -1;
-	if (r == 0)
-		r = read_archive(&c, err);
-	if (r == 0)
-		r = strata_layer_writer_finish(c.w, err);
-	if (r == 0) {
-		member *mm = find_member(&c, "manifest.json");
-		json_error_t je;
-		if (mm == NULL || mm->json == NULL)
-			r = strata_error_set(err, 0, "'%s' has no manifest.json: not a Docker archive", o->input);
-		else if ((man = json_loadb(mm->json, mm->json_len, 0, &je)) == NULL || !json_is_array(man) ||
-			 json_array_size(man) == 0)
-			r = strata_error_set(err, 0, "manifest.json: expected a non-empty JSON list of images");
+		goto out;
 	}
-	if (r == 0 && json_array_size(man) > 1 && (o->name || o->tag))
-		r = strata_error_set(err, 0, "--name/--tag: the archive holds %zu images; convert it without them",
-				     json_array_size(man));
-	if (r == 0) {
-		imgs = strata_xcalloc(json_array_size(man), sizeof *imgs);
-		for (size_t i = 0; r == 0 && i < json_array_size(man); i++, nimgs++)
-			r = build_image(&c, l, json_array_get(man, i), i, &imgs[i], images_sum, err);
-	}
+	if ((r = read_archive(&c, err)) < 0 || (r = strata_layer_writer_finish(c.w, err)) < 0 ||
+	    (r = find_manifest(&c, &man, err)) < 0)
+		goto out;
+	imgs = strata_xcalloc(json_array_size(man), sizeof *imgs);
+	for (size_t i = 0; r == 0 && i < json_array_size(man); i++, nimgs++)
+		r = build_image(&c, l, json_array_get(man, i), i, &imgs[i], images_sum, err);
 	for (size_t i = 0; r == 0 && i < c.nmembers; i++)
 		if (c.members[i].layer >= 0 && !c.members[i].used)
 			r = strata_error_set(err, 0, "layer member '%s' is not listed in manifest.json", c.members[i].name);
 	if (r == 0) {
 		json_t *mans = json_array();
-		for (size_t i = 0; i < nimgs; i++) {
-			size_t k;
-			json_t *ref;
-			json_array_foreach(imgs[i].refs, k, ref)
-				strata_oci_index_add(mans, imgs[i].man_hex, imgs[i].man_size, json_string_value(ref),
-						     imgs[i].arch, imgs[i].os);
-		}
-		r = strata_layout_finish(l, mans, err);
+		if ((r = index_entries(imgs, nimgs, mans, err)) < 0)
+			json_decref(mans);
+		else
+			r = strata_layout_finish(l, mans, err);
 	}
 	if (r == 0) {
 		json_t *sum = json_object();
@@ -524,9 +699,9 @@ int strata_convert(strata_pool *pool, const strata_convert_options *o, json_t **
 		json_object_set(sum, "images", images_sum);
 		*summary_ret = sum;
 	}
+out:
 	strata_layer_writer_free(c.w);
-	if (c.a)
-		archive_read_free(c.a);
+	strata_archive_in_free(c.in);
 	strata_layout_free(l);
 	for (size_t i = 0; i < nimgs; i++) {
 		json_decref(imgs[i].refs);
@@ -540,6 +715,7 @@ int strata_convert(strata_pool *pool, const strata_convert_options *o, json_t **
 		free(c.members[i].json);
 	}
 	free(c.members);
+	free(c.slots);
 	free(c.layers);
 	free(c.buf);
 	json_decref(man);

@@ -20,4 +20,10 @@ int strata_image_config_normalise(json_t *in, const char *what, json_t **out, st
 int strata_image_config_parse(const char *buf, size_t len, const char *what, json_t **out,
 			      strata_error *err);
 
+/* An OCI image config as clients check it: architecture and os, optional
+ * fields of their types (created and history times RFC 3339, the runtime
+ * config as normalise checks it), rootfs of type "layers" with nlayers
+ * sha256 diff_ids, history entries of their types. */
+int strata_image_config_check_oci(json_t *cfg, size_t nlayers, strata_error *err);
+
 #endif

@@ -1,12 +1,15 @@
 #define _GNU_SOURCE
 #include "image_layered.h"
 #include "closure.h"
+#include "file.h"
 #include "image_config.h"
 #include "nix_conf.h"
+#include "ref.h"
 #include "strata_util.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +83,13 @@ int strata_parse_time(const char *s, long long *epoch_ret, strata_error *err)
 	}
 	if (*p != '\0')
 		return strata_error_set(err, 0, "'%s' is not an RFC 3339 time", s);
-	*epoch_ret = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600LL + mi * 60LL + sec - off;
+	long long epoch = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600LL + mi * 60LL + sec - off;
+	/* Clients parse four-digit years only (a leap second or an offset can
+	 * carry 9999-12-31 into year 10000), and tar cannot hold times before
+	 * the epoch. */
+	if (epoch < 0 || epoch > 253402300799LL)
+		return strata_error_set(err, 0, "'%s' is out of range (1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z)", s);
+	*epoch_ret = epoch;
 	return 0;
 }
 
@@ -228,21 +237,11 @@ static void progress_cb(void *arg, uint64_t done)
 	p->o->progress(p->o->progress_arg, done, p->total);
 }
 
-static bool valid_tag(const char *t)
-{
-	if (!*t || strlen(t) > 128 || !isalnum((unsigned char)t[0]))
-		return false;
-	for (const char *p = t; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("-._:@+/", *p))
-			return false;
-	return true;
-}
-
 int strata_build_layered(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret,
 			 strata_error *err)
 {
 	double t0 = now_seconds();
-	const char *store_dir = o->store_dir ? o->store_dir : "/nix/store";
+	cleanup_free char *store_dir = NULL;
 	int r = 0;
 	strata_nix_conf conf = {0};
 	strata_closure *closure = NULL;
@@ -256,8 +255,6 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 	json_t *summary = NULL;
 	char **layer_comments = NULL;
 
-	if (store_dir[0] != '/')
-		return strata_error_set(err, 0, "--store-dir must be an absolute path, not '%s'", store_dir);
 	if (o->conf_file && o->closure_file)
 		return strata_error_set(err, 0, "--conf and --closure cannot be used together");
 	if (!o->conf_file && !o->closure_file)
@@ -265,9 +262,12 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 	if (o->conf_file) {
 		if ((r = strata_nix_conf_load(o->conf_file, &conf, err)) < 0)
 			goto out;
-		if (!o->store_dir && strata_nix_conf_str(&conf, "store_dir"))
-			store_dir = strata_nix_conf_str(&conf, "store_dir");
 	}
+	if ((r = strata_store_dir_normalise(o->store_dir ? o->store_dir : strata_nix_conf_str(&conf, "store_dir"),
+					    &store_dir, err)) < 0)
+		goto out;
+	if (o->name && (r = strata_ref_check_name(o->name, err)) < 0)
+		goto out;
 
 	/* Resolve the options that conf.json can also give (options win). */
 	const char *created_s = o->created ? o->created : strata_nix_conf_str(&conf, "created");
@@ -312,7 +312,7 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 	if (o->config_file) {
 		char *buf = NULL;
 		size_t len = 0;
-		if ((r = strata_read_file(o->config_file, &buf, &len, err)) == 0)
+		if ((r = strata_file_read_all(AT_FDCWD, o->config_file, 0, STRATA_FILE_MAX_JSON, "config file", &buf, &len, err)) == 0)
 			r = strata_image_config_parse(buf, len, o->config_file, &user_config, err);
 		free(buf);
 	} else {
@@ -389,8 +389,20 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 		goto out;
 	}
 
-	if ((r = strata_output_check_outside(o->output, store_dir, err)) < 0 ||
-	    (r = strata_layout_create(o->output, o->format, o->force, &layout, err)) < 0) {
+	/* Everything this run reads: the output may not touch any of it. */
+	const char **inputs = strata_xcalloc(o->ncontents + 5, sizeof *inputs);
+	size_t ninputs = 0;
+	inputs[ninputs++] = store_dir;
+	inputs[ninputs++] = o->closure_file;
+	inputs[ninputs++] = o->conf_file;
+	inputs[ninputs++] = o->config_file;
+	inputs[ninputs++] = strata_nix_conf_str(&conf, "customisation_layer");
+	for (size_t i = 0; i < o->ncontents; i++)
+		inputs[ninputs++] = o->contents[i];
+	strata_output_options oo = {.force = o->force, .inputs = inputs, .ninputs = ninputs};
+	r = strata_layout_create(o->output, o->format, &oo, &layout, err);
+	free(inputs);
+	if (r < 0) {
 		json_decref(layer_paths);
 		goto out;
 	}
@@ -461,25 +473,31 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 	 * config digest covers every diff_id and the whole config. */
 	char tag_buf[33];
 	const char *tag = o->tag;
+	strata_ref repo_tag = {0};
 	if (tag == NULL && strata_nix_conf_str(&conf, "repo_tag")) {
-		const char *rt = strata_nix_conf_str(&conf, "repo_tag");
-		const char *colon = strrchr(rt, ':');
-		tag = colon ? colon + 1 : rt;
+		if ((r = strata_ref_parse(strata_nix_conf_str(&conf, "repo_tag"), &repo_tag, err)) < 0) {
+			strata_ref_fini(&repo_tag);
+			json_decref(layer_paths);
+			strata_error_wrap(err, "%s: repo_tag", o->conf_file);
+			goto out;
+		}
+		tag = repo_tag.tag ? repo_tag.tag : "latest";
 	}
 	if (tag == NULL) {
 		memcpy(tag_buf, cfg_hex, 32);
 		tag_buf[32] = '\0';
 		tag = tag_buf;
 	}
-	if (!valid_tag(tag)) {
+	if ((r = strata_ref_check_tag(tag, err)) < 0 || (r = strata_ref_check_ref_name(tag, err)) < 0) {
+		strata_ref_fini(&repo_tag);
 		json_decref(layer_paths);
-		r = strata_error_set(err, 0, "invalid tag '%s' (letters, digits and -._:@+/ only)", tag);
 		goto out;
 	}
 	json_t *mans = json_array();
 	strata_oci_index_add(mans, man_hex, man_size, tag, arch, "linux");
 	r = strata_layout_finish(layout, mans, err);
 	if (r < 0) {
+		strata_ref_fini(&repo_tag);
 		json_decref(layer_paths);
 		goto out;
 	}
@@ -489,6 +507,7 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 	if (o->name)
 		json_object_set_new(summary, "name", json_string(o->name));
 	json_object_set_new(summary, "tag", json_string(tag));
+	strata_ref_fini(&repo_tag);
 	json_object_set_new(summary, "manifest", json_sprintf("sha256:%s", man_hex));
 	json_object_set_new(summary, "config", json_sprintf("sha256:%s", cfg_hex));
 	json_object_set_new(summary, "media_type", json_string(strata_compress_media_type(o->compress)));

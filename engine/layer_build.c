@@ -8,18 +8,27 @@
 #define _GNU_SOURCE
 #include "layer_build.h"
 #include "digest.h"
+#include "file.h"
 #include "strata_util.h"
+#include "tar_check.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libdeflate.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
+
+typedef struct codec_ctx {
+	struct codec_ctx *next;
+	struct libdeflate_compressor *gz;
+	ZSTD_CCtx *zs;
+} codec_ctx;
 
 typedef struct chunk {
 	struct chunk *next; /* budget free list, or a layer's reorder list */
@@ -44,10 +53,11 @@ struct strata_layer_writer {
 	chunk *free_list;
 	size_t allocated, max_chunks;
 
-	/* Per-worker codec state: slot i is touched only by worker i. */
-	unsigned nworkers;
-	struct libdeflate_compressor **gz;
-	ZSTD_CCtx **zs;
+	/* Codec contexts, reused by whichever task compresses next. At most
+	 * one per chunk in flight, so their number (and memory) follows the
+	 * budget, not the thread count. codec_mutex protects codecs. */
+	pthread_mutex_t codec_mutex;
+	struct codec_ctx *codecs;
 
 	/* First error wins; err_mutex protects err. */
 	atomic_int failed;
@@ -186,7 +196,7 @@ static void sink_process(layer_job *j, chunk *c)
 	size_t n = c->out ? c->out_len : c->in_len;
 	strata_sha256_update(j->blob_md, data, n);
 	j->blob_size += n;
-	int r = strata_write_all(j->fd, data, n);
+	int r = strata_file_write_all(j->fd, data, n);
 	if (r < 0) {
 		strata_error e = STRATA_ERROR_INIT;
 		strata_error_set(&e, -r, "cannot write layer blob in '%s'", j->blob_dir);
@@ -246,26 +256,47 @@ static void sink_put(layer_job *j, chunk *c)
 
 /* ---------- compress ---------- */
 
+static codec_ctx *codec_take(build *b)
+{
+	pthread_mutex_lock(&b->codec_mutex);
+	codec_ctx *c = b->codecs;
+	if (c != NULL)
+		b->codecs = c->next;
+	pthread_mutex_unlock(&b->codec_mutex);
+	if (c != NULL)
+		return c;
+	c = strata_xcalloc(1, sizeof *c);
+	if (b->o.compress == STRATA_COMPRESS_GZIP) {
+		if ((c->gz = libdeflate_alloc_compressor(b->o.level)) == NULL)
+			strata_oom();
+	} else {
+		if ((c->zs = ZSTD_createCCtx()) == NULL)
+			strata_oom();
+		ZSTD_CCtx_setParameter(c->zs, ZSTD_c_compressionLevel, b->o.level);
+		ZSTD_CCtx_setParameter(c->zs, ZSTD_c_checksumFlag, 0);
+	}
+	return c;
+}
+
+static void codec_give(build *b, codec_ctx *c)
+{
+	pthread_mutex_lock(&b->codec_mutex);
+	c->next = b->codecs;
+	b->codecs = c;
+	pthread_mutex_unlock(&b->codec_mutex);
+}
+
 static void compress_task(void *arg)
 {
 	chunk *c = arg;
 	build *b = c->job->b;
 	if (!stopped(b) && b->o.compress != STRATA_COMPRESS_NONE) {
-		int w = strata_pool_worker_index(b->pool);
-		assert(w >= 0 && (unsigned)w < b->nworkers);
+		codec_ctx *ctx = codec_take(b);
 		if (b->o.compress == STRATA_COMPRESS_GZIP) {
-			if (b->gz[w] == NULL && (b->gz[w] = libdeflate_alloc_compressor(b->o.level)) == NULL)
-				strata_oom();
-			c->out_len = libdeflate_gzip_compress(b->gz[w], c->in, c->in_len, c->out, b->out_cap);
+			c->out_len = libdeflate_gzip_compress(ctx->gz, c->in, c->in_len, c->out, b->out_cap);
 			assert(c->out_len > 0); /* out_cap is the bound */
 		} else {
-			if (b->zs[w] == NULL) {
-				if ((b->zs[w] = ZSTD_createCCtx()) == NULL)
-					strata_oom();
-				ZSTD_CCtx_setParameter(b->zs[w], ZSTD_c_compressionLevel, b->o.level);
-				ZSTD_CCtx_setParameter(b->zs[w], ZSTD_c_checksumFlag, 0);
-			}
-			size_t r = ZSTD_compress2(b->zs[w], c->out, b->out_cap, c->in, c->in_len);
+			size_t r = ZSTD_compress2(ctx->zs, c->out, b->out_cap, c->in, c->in_len);
 			if (ZSTD_isError(r)) {
 				strata_error e = STRATA_ERROR_INIT;
 				strata_error_set(&e, 0, "zstd: %s", ZSTD_getErrorName(r));
@@ -274,6 +305,7 @@ static void compress_task(void *arg)
 			}
 			c->out_len = r;
 		}
+		codec_give(b, ctx);
 	}
 	sink_put(c->job, c);
 }
@@ -289,11 +321,13 @@ static void submit(layer_job *j)
 	strata_pool_spawn(j->b->pool, &j->b->group, compress_task, c);
 }
 
+static int writer_error(build *b, strata_error *err);
+
 int strata_layer_stream_write(strata_layer_stream *j, const void *buf, size_t n, strata_error *err)
 {
 	build *b = j->b;
 	if (stopped(b))
-		return strata_error_set(err, 0, "%s", strata_cancelled() ? "interrupted" : "stopped");
+		return writer_error(b, err);
 	strata_sha256_update(j->tar_md, buf, n);
 	j->tar_size += n;
 	const unsigned char *p = buf;
@@ -322,12 +356,17 @@ static int producer_sink(void *arg, const void *buf, size_t n, strata_error *err
 	return strata_layer_stream_write(arg, buf, n, err);
 }
 
+/* An existing layer tar (nixpkgs' customisation layer.tar), copied as is:
+ * it must be a regular file (a fifo would block the worker in open) and
+ * parse as a tar to its end, or it would become a layer no client reads. */
 static int copy_tar_file(layer_job *j, const char *file, strata_error *err)
 {
-	cleanup_close int fd = open(file, O_RDONLY | O_CLOEXEC);
+	cleanup_close int fd = strata_file_open_regular(AT_FDCWD, file, 0, "layer tar", NULL, err);
 	if (fd < 0)
-		return strata_error_set(err, errno, "cannot open '%s'", file);
+		return fd;
 	unsigned char *buf = strata_xmalloc(1u << 20);
+	strata_tar_check tc;
+	strata_tar_check_init(&tc);
 	int r = 0;
 	for (;;) {
 		ssize_t n = read(fd, buf, 1u << 20);
@@ -337,11 +376,15 @@ static int copy_tar_file(layer_job *j, const char *file, strata_error *err)
 			r = strata_error_set(err, errno, "cannot read '%s'", file);
 			break;
 		}
-		if (n == 0)
+		if (n == 0) {
+			r = strata_tar_check_end(&tc, file, err);
 			break;
-		if ((r = producer_sink(j, buf, (size_t)n, err)) < 0)
+		}
+		if ((r = strata_tar_check_feed(&tc, buf, (size_t)n, file, err)) < 0 ||
+		    (r = producer_sink(j, buf, (size_t)n, err)) < 0)
 			break;
 	}
+	strata_tar_check_fini(&tc);
 	free(buf);
 	return r;
 }
@@ -440,7 +483,12 @@ strata_layer_writer *strata_layer_writer_create(strata_pool *pool, const strata_
 	b->pool = pool;
 	b->o = *o;
 	b->blob_dir = blob_dir;
-	b->nworkers = strata_pool_threads(pool);
+	/* Chunks in flight only help while a core can compress them: the
+	 * budget follows the cores this process may run on, not --threads. */
+	unsigned threads = strata_pool_threads(pool);
+	cpu_set_t set;
+	unsigned cores = sched_getaffinity(0, sizeof set, &set) == 0 ? (unsigned)CPU_COUNT(&set) : threads;
+	unsigned running = threads < cores ? threads : cores;
 	b->chunk_size = o->compress == STRATA_COMPRESS_ZSTD ? STRATA_CHUNK_ZSTD
 			: o->compress == STRATA_COMPRESS_GZIP ? STRATA_CHUNK_GZIP
 							      : STRATA_CHUNK_NONE;
@@ -458,9 +506,8 @@ strata_layer_writer *strata_layer_writer_create(strata_pool *pool, const strata_
 	}
 	/* Enough chunks to keep every worker compressing while the sinks and
 	 * producers catch up; independent of image size. */
-	b->max_chunks = 3 * (size_t)b->nworkers + 2;
-	b->gz = strata_xcalloc(b->nworkers, sizeof *b->gz);
-	b->zs = strata_xcalloc(b->nworkers, sizeof *b->zs);
+	b->max_chunks = 3 * (size_t)(running ? running : 1) + 2;
+	pthread_mutex_init(&b->codec_mutex, NULL);
 	pthread_mutex_init(&b->budget_mutex, NULL);
 	pthread_cond_init(&b->budget_cond, NULL);
 	pthread_mutex_init(&b->err_mutex, NULL);
@@ -500,7 +547,7 @@ int strata_layer_stream_open(strata_layer_writer *b, strata_layer_result *result
 			     strata_layer_stream **out, strata_error *err)
 {
 	if (stopped(b))
-		return strata_error_set(err, 0, "%s", strata_cancelled() ? "interrupted" : "stopped");
+		return writer_error(b, err);
 	layer_job *j = job_new(b, result);
 	int r = stream_start(j, err);
 	if (r < 0)
@@ -563,12 +610,14 @@ void strata_layer_writer_free(strata_layer_writer *b)
 		free(c->out);
 		free(c);
 	}
-	for (unsigned i = 0; i < b->nworkers; i++) {
-		libdeflate_free_compressor(b->gz[i]);
-		ZSTD_freeCCtx(b->zs[i]);
+	while (b->codecs != NULL) {
+		codec_ctx *c = b->codecs;
+		b->codecs = c->next;
+		libdeflate_free_compressor(c->gz);
+		ZSTD_freeCCtx(c->zs);
+		free(c);
 	}
-	free(b->gz);
-	free(b->zs);
+	pthread_mutex_destroy(&b->codec_mutex);
 	strata_error_clear(&b->err);
 	pthread_mutex_destroy(&b->budget_mutex);
 	pthread_cond_destroy(&b->budget_cond);

@@ -1,12 +1,15 @@
 #define _GNU_SOURCE
 #include "nix_conf.h"
 #include "closure.h"
+#include "file.h"
 #include "strata_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void strata_nix_conf_fini(strata_nix_conf *c)
 {
@@ -53,9 +56,9 @@ int strata_nix_conf_parse(const char *buf, size_t len, const char *file, strata_
 		if (json_object_get(c->root, ids[i]) != NULL && strata_nix_conf_id(c, ids[i], &v, err) < 0)
 			return strata_error_wrap(err, "%s", file);
 	}
-	const char *store_dir = strata_nix_conf_str(c, "store_dir");
-	if (store_dir == NULL)
-		store_dir = "/nix/store";
+	cleanup_free char *store_dir = NULL;
+	if (strata_store_dir_normalise(strata_nix_conf_str(c, "store_dir"), &store_dir, err) < 0)
+		return strata_error_wrap(err, "%s: store_dir", file);
 	json_t *layers = json_object_get(c->root, "store_layers");
 	if (!json_is_array(layers))
 		return strata_error_set(err, 0, "%s: 'store_layers' must be an array of arrays of store paths", file);
@@ -80,9 +83,12 @@ int strata_nix_conf_parse(const char *buf, size_t len, const char *file, strata_
 	const char *cl = strata_nix_conf_str(c, "customisation_layer");
 	if (cl != NULL) {
 		c->customisation_tar = strata_xasprintf("%s/layer.tar", cl);
-		struct stat st;
-		if (stat(c->customisation_tar, &st) < 0)
-			return strata_error_set(err, errno, "%s: customisation layer '%s'", file, c->customisation_tar);
+		/* Checked here, before any layer starts: a fifo or device
+		 * must not reach a worker. */
+		int fd = strata_file_open_regular(AT_FDCWD, c->customisation_tar, 0, "customisation layer", NULL, err);
+		if (fd < 0)
+			return strata_error_wrap(err, "%s", file);
+		close(fd);
 	}
 	return 0;
 }
@@ -113,7 +119,7 @@ int strata_nix_conf_load(const char *file, strata_nix_conf *c, strata_error *err
 	memset(c, 0, sizeof *c);
 	char *buf = NULL;
 	size_t len = 0;
-	int r = strata_read_file(file, &buf, &len, err);
+	int r = strata_file_read_all(AT_FDCWD, file, 0, STRATA_FILE_MAX_CLOSURE, "conf file", &buf, &len, err);
 	if (r < 0)
 		return r;
 	r = strata_nix_conf_parse(buf, len, file, c, err);

@@ -2,6 +2,7 @@
 #include "oci_layout.h"
 #include "digest.h"
 #include "output.h"
+#include "file.h"
 #include "strata_util.h"
 #include "tar_stream.h"
 
@@ -19,11 +20,11 @@ struct strata_layout {
 	strata_layout_format format;
 };
 
-int strata_layout_create(const char *target, strata_layout_format format, bool force,
+int strata_layout_create(const char *target, strata_layout_format format, const strata_output_options *oo,
 			 strata_layout **out, strata_error *err)
 {
 	strata_output *o = NULL;
-	int r = strata_output_create(target, force, &o, err);
+	int r = strata_output_create(target, oo, &o, err);
 	if (r < 0)
 		return r;
 	strata_layout *l = strata_xcalloc(1, sizeof *l);
@@ -50,7 +51,7 @@ static int write_file(const char *path, const void *data, size_t n, strata_error
 	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return strata_error_set(err, errno, "cannot create '%s'", path);
-	int r = strata_write_all(fd, data, n);
+	int r = strata_file_write_all(fd, data, n);
 	if (r < 0)
 		return strata_error_set(err, -r, "cannot write '%s'", path);
 	if (close(strata_get_and_reset(&fd)) < 0)
@@ -75,7 +76,7 @@ int strata_layout_put_file(strata_layout *l, const char *name, const void *data,
 
 static int fd_sink(void *arg, const void *buf, size_t n, strata_error *err)
 {
-	int r = strata_write_all(*(int *)arg, buf, n);
+	int r = strata_file_write_all(*(int *)arg, buf, n);
 	return r < 0 ? strata_error_set(err, -r, "cannot write the output tarball") : 0;
 }
 

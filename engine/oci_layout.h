@@ -27,8 +27,9 @@ typedef enum strata_layout_format {
 	STRATA_FORMAT_TARBALL,
 } strata_layout_format;
 
-/* Fails if target exists (unless force) or its parent is missing. */
-int strata_layout_create(const char *target, strata_layout_format format, bool force,
+/* Fails if target exists (unless oo->force) or its parent is missing, or
+ * when it collides with one of oo's inputs (output.h). */
+int strata_layout_create(const char *target, strata_layout_format format, const strata_output_options *oo,
 			 strata_layout **out, strata_error *err);
 /* Absolute or relative path of blobs/sha256 inside the temporary layout. */
 const char *strata_layout_blob_dir(const strata_layout *l);

@@ -1,9 +1,11 @@
 #define _GNU_SOURCE
 #include "output.h"
+#include "fs_tree.h"
+#include "file.h"
 #include "strata_util.h"
 
 #include <errno.h>
-#include <ftw.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,63 +20,103 @@ struct strata_output {
 	bool done; /* committed or aborted */
 };
 
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* a == b, or a inside b. */
+static bool path_within(const char *a, const char *b)
 {
-	(void)st;
-	(void)ftw;
-	/* A directory we cannot list (mode 0) can still be removed once it
-	 * is made writable and searchable. */
-	if (flag == FTW_DNR)
-		chmod(path, 0700);
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+	size_t n = strlen(b);
+	if (n == 1 && b[0] == '/')
+		return true;
+	return strncmp(a, b, n) == 0 && (a[n] == '/' || a[n] == '\0');
 }
 
-static int unlock_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* The target as an absolute path with its parent's symlinks resolved (the
+ * target itself may not exist, or be a symlink strata must not follow). */
+static char *resolve_target(const char *target)
 {
-	(void)ftw;
-	if (flag == FTW_D && (st->st_mode & 0700) != 0700)
-		chmod(path, (st->st_mode & 07777) | 0700);
+	cleanup_free char *c1 = strata_xstrdup(target), *c2 = strata_xstrdup(target);
+	cleanup_free char *parent = realpath(dirname(c1), NULL);
+	if (parent == NULL)
+		return NULL;
+	const char *base = basename(c2);
+	return strcmp(parent, "/") == 0 ? strata_xasprintf("/%s", base) : strata_xasprintf("%s/%s", parent, base);
+}
+
+static int check_inputs(const char *target, const strata_output_options *o, strata_error *err)
+{
+	cleanup_free char *t = resolve_target(target);
+	if (t == NULL || o == NULL)
+		return 0; /* a missing parent is reported by create */
+	for (size_t i = 0; i < o->ninputs; i++) {
+		if (o->inputs[i] == NULL)
+			continue;
+		cleanup_free char *in = realpath(o->inputs[i], NULL);
+		if (in == NULL)
+			continue; /* a missing input is reported by its reader */
+		if (strcmp(t, in) == 0)
+			return strata_error_set(err, 0, "output '%s' is the input '%s'", target, o->inputs[i]);
+		if (path_within(in, t))
+			return strata_error_set(err, 0, "output '%s' would replace the input '%s', which lies inside it",
+						target, o->inputs[i]);
+		if (path_within(t, in))
+			return strata_error_set(err, 0, "output '%s' lies inside the input '%s'", target, o->inputs[i]);
+	}
 	return 0;
 }
 
-int strata_remove_tree(const char *path)
+/* What strata could have written at a path: a regular file (an archive), a
+ * directory holding an OCI layout or a runtime bundle, an empty directory. */
+static int check_replaceable(const char *target, const struct stat *st, strata_error *err)
 {
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlink(path) < 0 ? -errno : 0;
-	/* Copies of store paths have 0555 directories: without root, their
-	 * entries can only be removed once each directory is writable. */
-	if (geteuid() != 0)
-		nftw(path, unlock_cb, 32, FTW_PHYS);
-	return nftw(path, rm_cb, 32, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
+	if (S_ISREG(st->st_mode))
+		return 0;
+	if (S_ISDIR(st->st_mode)) {
+		cleanup_close int fd = open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat s1, s2;
+		if (fd >= 0 && fstatat(fd, "oci-layout", &s1, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(s1.st_mode))
+			return 0;
+		if (fd >= 0 && fstatat(fd, "config.json", &s1, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(s1.st_mode) &&
+		    fstatat(fd, "rootfs", &s2, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(s2.st_mode))
+			return 0;
+		char **names = NULL;
+		size_t n = 0;
+		strata_error ignored = STRATA_ERROR_INIT;
+		if (fd >= 0 && strata_file_list_dir(fd, target, &names, &n, &ignored) == 0) {
+			strata_file_free_names(names, n);
+			if (n == 0)
+				return 0;
+		}
+		strata_error_clear(&ignored);
+		return strata_error_set(err, 0, "refusing to replace '%s': a directory that is not an OCI image layout "
+					"or a runtime bundle", target);
+	}
+	return strata_error_set(err, 0, "refusing to replace '%s': it is a %s, not a file strata writes", target,
+				strata_file_type_name(st->st_mode));
 }
 
-int strata_output_check_outside(const char *target, const char *dir, strata_error *err)
+int strata_output_create(const char *target, const strata_output_options *opts, strata_output **out,
+			 strata_error *err)
 {
-	cleanup_free char *copy = strata_xstrdup(target);
-	cleanup_free char *parent = realpath(dirname(copy), NULL);
-	cleanup_free char *inside = realpath(dir, NULL);
-	if (parent == NULL || inside == NULL)
-		return 0; /* a missing parent is reported by create; a missing dir by the reader */
-	size_t n = strlen(inside);
-	if (strncmp(parent, inside, n) == 0 && (parent[n] == '/' || parent[n] == '\0'))
-		return strata_error_set(err, 0, "output '%s' lies inside the store '%s' that is read", target, dir);
-	return 0;
-}
-
-int strata_output_create(const char *target, bool force, strata_output **out, strata_error *err)
-{
-	struct stat st;
-	if (lstat(target, &st) == 0 && !force)
-		return strata_error_set(err, 0, "output '%s' already exists (use --force to replace it)", target);
+	bool force = opts && opts->force;
 	cleanup_free char *copy1 = strata_xstrdup(target);
 	cleanup_free char *copy2 = strata_xstrdup(target);
 	const char *dir = dirname(copy1);
 	const char *base = basename(copy2);
-	if (strcmp(base, "/") == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+	if (*target == '\0' || strcmp(base, "/") == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
 		return strata_error_set(err, 0, "invalid output path '%s'", target);
+	int r = check_inputs(target, opts, err);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (lstat(target, &st) == 0) {
+		if (!force) {
+			r = strata_error_set(err, 0, "output '%s' already exists", target);
+			if (err)
+				err->hint = STRATA_HINT_FORCE;
+			return r;
+		}
+		if ((r = check_replaceable(target, &st, err)) < 0)
+			return r;
+	}
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		return strata_error_set(err, errno ? errno : ENOTDIR, "output directory '%s'", dir);
 	strata_output *o = strata_xcalloc(1, sizeof *o);
@@ -105,7 +147,7 @@ int strata_output_tmpfile(strata_output *o, int *fd_ret, strata_error *err)
 	cleanup_free char *copy2 = strata_xstrdup(o->target);
 	free(o->tmp_file);
 	o->tmp_file = strata_xasprintf("%s/.%s.strata-tmp-file-XXXXXX", dirname(copy), basename(copy2));
-	int fd = mkstemp(o->tmp_file);
+	int fd = mkostemp(o->tmp_file, O_CLOEXEC);
 	if (fd < 0)
 		return strata_error_set(err, errno, "cannot create '%s'", o->tmp_file);
 	fchmod(fd, 0644);
@@ -121,6 +163,9 @@ int strata_output_commit(strata_output *o, strata_error *err)
 	if (lstat(o->target, &st) == 0) {
 		if (!o->force)
 			return strata_error_set(err, 0, "output '%s' appeared meanwhile", o->target);
+		int r = check_replaceable(o->target, &st, err);
+		if (r < 0)
+			return r;
 		/* Move the old output aside first, so the target is never half
 		 * the old one and half the new one. */
 		old = strata_xasprintf("%s.strata-old-%ld", o->target, (long)getpid());
@@ -134,9 +179,9 @@ int strata_output_commit(strata_output *o, strata_error *err)
 		return strata_error_set(err, e, "cannot rename the output to '%s'", o->target);
 	}
 	if (old)
-		strata_remove_tree(old);
+		strata_fs_remove_tree(old);
 	if (o->tmp_file)
-		strata_remove_tree(o->tmp_dir);
+		strata_fs_remove_tree(o->tmp_dir);
 	o->done = true;
 	return 0;
 }
@@ -146,7 +191,7 @@ void strata_output_abort(strata_output *o)
 	if (o == NULL || o->done)
 		return;
 	if (o->tmp_dir)
-		strata_remove_tree(o->tmp_dir);
+		strata_fs_remove_tree(o->tmp_dir);
 	if (o->tmp_file)
 		unlink(o->tmp_file);
 	o->done = true;

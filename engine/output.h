@@ -4,19 +4,34 @@
  * failure, abort (or free without commit) removes every temporary file, so a
  * failed run leaves nothing at the target and nothing beside it.
  *
+ * Outputs never destroy inputs. create refuses a target that is, contains or
+ * lies inside any input of the run (after resolving symlinks), and with
+ * force it replaces only what strata could have written: a regular file, or
+ * a directory that is an OCI image layout, a runtime bundle or empty. A
+ * device node, a symlink or any other directory is never replaced.
+ *
  * Threads: one thread at a time. */
 #ifndef STRATA_OUTPUT_H
 #define STRATA_OUTPUT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "strata_error.h"
 
 typedef struct strata_output strata_output;
 
-/* Fails if target exists (unless force) or its parent directory is missing.
- * Creates the temporary directory (mode 0755). */
-int strata_output_create(const char *target, bool force, strata_output **out, strata_error *err);
+typedef struct strata_output_options {
+	bool force;                /* replace an existing target (see above) */
+	const char *const *inputs; /* paths the run reads (borrowed; missing ones are skipped) */
+	size_t ninputs;
+} strata_output_options;
+
+/* Fails if target exists (unless force allows it), its parent directory is
+ * missing, or it collides with an input. Creates the temporary directory
+ * (mode 0755). o may be NULL (no force, no inputs). */
+int strata_output_create(const char *target, const strata_output_options *o, strata_output **out,
+			 strata_error *err);
 /* The temporary directory. */
 const char *strata_output_dir(const strata_output *o);
 /* Creates a temporary file beside the target (for single-file outputs);
@@ -27,13 +42,5 @@ int strata_output_tmpfile(strata_output *o, int *fd_ret, strata_error *err);
 int strata_output_commit(strata_output *o, strata_error *err);
 void strata_output_abort(strata_output *o);
 void strata_output_free(strata_output *o); /* aborts if not committed; accepts NULL */
-
-/* Fails when target would lie inside dir (after resolving symlinks of
- * target's parent): an output inside the store strata reads would be read
- * back while it is written. */
-int strata_output_check_outside(const char *target, const char *dir, strata_error *err);
-
-/* Removes a file or directory tree; no symlink is followed. 0 or -errno. */
-int strata_remove_tree(const char *path);
 
 #endif

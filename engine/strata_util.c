@@ -1,10 +1,7 @@
 #define _GNU_SOURCE
 #include "strata_util.h"
-#include "strata_error.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,22 +102,6 @@ int strata_cmp_strp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int strata_write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 void strata_hex(const unsigned char *in, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
@@ -130,38 +111,3 @@ void strata_hex(const unsigned char *in, size_t n, char *out)
 	}
 	out[2 * n] = '\0';
 }
-
-int strata_read_file(const char *file, char **buf_ret, size_t *len_ret, strata_error *err)
-{
-	cleanup_close int fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return strata_error_set(err, errno, "cannot open '%s'", file);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return strata_error_set(err, errno, "cannot stat '%s'", file);
-	if (S_ISDIR(st.st_mode))
-		return strata_error_set(err, 0, "'%s' is a directory, not a file", file);
-	size_t cap = 65536, len = 0;
-	char *buf = strata_xmalloc(cap + 1);
-	for (;;) {
-		if (len == cap) {
-			cap *= 2;
-			buf = strata_xrealloc(buf, cap + 1);
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			free(buf);
-			return strata_error_set(err, errno, "cannot read '%s'", file);
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	*buf_ret = buf;
-	*len_ret = len;
-	return 0;
-}
-

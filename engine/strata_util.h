@@ -52,14 +52,6 @@ int strata_cancelled(void);
 /* qsort/bsearch comparator for an array of char * (byte order). */
 int strata_cmp_strp(const void *a, const void *b);
 
-/* Writes all n bytes, retrying on EINTR and short writes. 0 or -errno. */
-int strata_write_all(int fd, const void *buf, size_t n);
-
-struct strata_error;
-/* Reads a whole regular file into a NUL-terminated heap buffer. 0, or
- * negative with err filled. */
-int strata_read_file(const char *file, char **buf_ret, size_t *len_ret, struct strata_error *err);
-
 /* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void strata_hex(const unsigned char *in, size_t n, char *out);
 

@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
 #include "tar_stream.h"
-#include "fs_walk.h"
+#include "fs_tree.h"
 #include "strata_util.h"
 
 #include <archive.h>
@@ -244,9 +244,20 @@ static int copy_dense(strata_tar *t, int fd, const char *name, const char *host_
 int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char *rel,
 			   const char *host_path, const struct stat *st, strata_error *err)
 {
-	cleanup_close int fd = openat(dir_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	/* O_NONBLOCK: if the entry became a fifo since its lstat, the open must
+	 * not wait for a writer; the fstat below then sees it is not the file. */
+	cleanup_close int fd = openat(dir_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return strata_error_set(err, 0, "'%s' was replaced while it was read", host_path);
 		return strata_error_set(err, errno, "cannot open '%s'", host_path);
+	}
+	struct stat now;
+	if (fstat(fd, &now) < 0)
+		return strata_error_set(err, errno, "cannot stat '%s'", host_path);
+	if (!S_ISREG(now.st_mode) || now.st_dev != st->st_dev || now.st_ino != st->st_ino)
+		return strata_error_set(err, 0, "'%s' was replaced while it was read", host_path);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	uint64_t size = (uint64_t)st->st_size;
 	struct archive_entry *e = new_entry(t, name, AE_IFREG, st->st_mode);
 	archive_entry_set_size(e, (la_int64_t)size);
@@ -287,13 +298,13 @@ static int tree_visit(void *arg, const strata_fs_entry *e, strata_error *err)
 		return strata_tar_add_dir(t, name, e->st.st_mode, err);
 	if (S_ISLNK(e->st.st_mode))
 		return strata_tar_add_symlink(t, name, e->link_target, err);
-	return strata_tar_add_file(t, name, e->dir_fd, e->depth == 0 ? e->path : e->name, e->path, &e->st,
-				      err);
+	return strata_tar_add_file(t, name, e->dir_fd, strata_fs_entry_rel(e), e->path, &e->st, err);
 }
 
 int strata_tar_add_tree(strata_tar *t, const char *host_path, strata_error *err)
 {
-	return strata_fs_walk(host_path, tree_visit, t, err);
+	static const strata_fs_walk_ops ops = {.visit = tree_visit};
+	return strata_fs_walk(host_path, &ops, t, err);
 }
 
 int strata_tar_finish(strata_tar *t, strata_error *err)

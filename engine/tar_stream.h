@@ -46,7 +46,7 @@ int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char 
 			   const char *host_path, const struct stat *st, strata_error *err);
 /* Each ancestor of store_dir as a directory (mode 0755): "nix/", "nix/store/". */
 int strata_tar_add_ancestors(strata_tar *t, const char *store_dir, strata_error *err);
-/* A whole store path, walked in pathlib order (fs_walk.h). */
+/* A whole store path, walked in pathlib order (fs_tree.h). */
 int strata_tar_add_tree(strata_tar *t, const char *host_path, strata_error *err);
 /* Writes the end-of-archive blocks and padding. */
 int strata_tar_finish(strata_tar *t, strata_error *err);

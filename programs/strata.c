@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <locale.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,18 +40,37 @@ static void install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-static int fail(const char *msg)
+/* The engine names concepts; the CLI knows which flag answers a hint. */
+static const char *hint_text(strata_error_hint h)
 {
-	fprintf(stderr, "strata: error: %s\n", msg ? msg : "unknown error");
+	switch (h) {
+	case STRATA_HINT_FORCE:
+		return " (use --force to replace it)";
+	case STRATA_HINT_NONE:
+		break;
+	}
+	return "";
+}
+
+static int fail(const char *msg, const char *hint)
+{
+	fprintf(stderr, "strata: error: %s%s\n", msg ? msg : "unknown error", hint);
 	if (interrupted)
 		return 128 + interrupted;
 	return 1;
 }
 
+static int fail_error(const strata_error *err)
+{
+	return fail(err->msg, hint_text(err->hint));
+}
+
+/* arg comes from the user: printed escaped, as every message is. */
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
+	cleanup_free char *safe = strata_error_escape(arg);
 	fprintf(stderr, "strata%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-	fprintf(stderr, fmt, arg);
+	fprintf(stderr, fmt, safe);
 	fprintf(stderr, "\nTry 'strata%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
 	return 2;
 }
@@ -61,7 +81,8 @@ static int parse_long(const char *cmd, const char *opt, const char *s, long lo, 
 	errno = 0;
 	long v = strtol(s, &end, 10);
 	if (errno || *end || end == s || v < lo || v > hi) {
-		fprintf(stderr, "strata %s: %s must be an integer in %ld..%ld, not '%s'\n", cmd, opt, lo, hi, s);
+		cleanup_free char *safe = strata_error_escape(s);
+		fprintf(stderr, "strata %s: %s must be an integer in %ld..%ld, not '%s'\n", cmd, opt, lo, hi, safe);
 		return -1;
 	}
 	*out = v;
@@ -105,10 +126,12 @@ static int report(json_t *summary, bool json, bool quiet, const char *fmt, ...)
 	} else if (!quiet) {
 		va_list ap;
 		va_start(ap, fmt);
-		fputs("strata: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
+		cleanup_free char *line = NULL;
+		if (vasprintf(&line, fmt, ap) < 0)
+			strata_oom();
 		va_end(ap);
+		cleanup_free char *safe = strata_error_escape(line);
+		fprintf(stderr, "strata: %s\n", safe);
 	}
 	json_decref(summary);
 	return 0;
@@ -151,16 +174,25 @@ typedef int (*job_fn)(strata_pool *pool, void *opts, json_t **summary, strata_er
 static int run_on_pool(job_fn fn, void *opts, long threads, bool quiet, json_t **summary)
 {
 	strata_pool_options po = {.threads = (unsigned)threads, .quiet = quiet};
+	/* Workers start with SIGINT/SIGTERM blocked, so the signals reach this
+	 * thread: its blocking reads (stdin, a pipe) return EINTR and the job
+	 * stops, whatever the workers are doing. */
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
 	strata_pool *pool = strata_pool_create(&po);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pool == NULL)
-		return fail("cannot start worker threads");
+		return fail("cannot start worker threads", "");
 	strata_error err = STRATA_ERROR_INIT;
 	int r = fn(pool, opts, summary, &err);
 	strata_pool_free(pool);
 	if (!quiet && isatty(2))
 		fputs("\r\033[K", stderr); /* the progress line */
 	if (r < 0) {
-		int code = fail(err.msg);
+		int code = fail_error(&err);
 		strata_error_clear(&err);
 		return code;
 	}
@@ -350,13 +382,15 @@ static int cmd_verify(int argc, char **argv)
 	strata_error err = STRATA_ERROR_INIT;
 	strata_verify_report rep = {0};
 	if (strata_verify(argv[optind], &rep, &err) < 0) {
-		int code = fail(err.msg);
+		int code = fail_error(&err);
 		strata_error_clear(&err);
 		return code;
 	}
-	if (!quiet)
-		printf("%s: OK (%zu manifests, %zu blobs, %zu layers checked)\n", argv[optind], rep.manifests,
-		       rep.blobs, rep.layers);
+	if (!quiet) {
+		cleanup_free char *safe = strata_error_escape(argv[optind]);
+		printf("%s: OK (%zu manifests, %zu blobs, %zu layers checked)\n", safe, rep.manifests, rep.blobs,
+		       rep.layers);
+	}
 	return 0;
 }
 
@@ -528,7 +562,7 @@ static int cmd_container(int argc, char **argv)
 	json_t *summary = NULL;
 	strata_error err = STRATA_ERROR_INIT;
 	if (strata_build_bundle(&o, &summary, &err) < 0) {
-		int code = fail(err.msg);
+		int code = fail_error(&err);
 		strata_error_clear(&err);
 		return code;
 	}

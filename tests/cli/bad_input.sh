@@ -19,7 +19,7 @@ expect_fail() {
   no_leftovers "$WORK"
 }
 
-expect_fail 1 "cannot open '$WORK/nope.json'" --closure "$WORK/nope.json" --store-dir "$SD" -o "$OUT"
+expect_fail 1 "cannot open closure file '$WORK/nope.json': No such file" --closure "$WORK/nope.json" --store-dir "$SD" -o "$OUT"
 printf '[{"path": "%s/x"' "$SD" > "$WORK/trunc.json"
 expect_fail 1 "invalid JSON" --closure "$WORK/trunc.json" --store-dir "$SD" -o "$OUT"
 printf '[{"path": "/elsewhere/0123456789abcdfghijklmnpqrsvwxyz-x", "narSize": 1}]' > "$WORK/outside.json"
@@ -46,6 +46,16 @@ mkdir "$OUT" && echo keep > "$OUT/file"
 set +e; "$STRATA" build-layered -q --closure "$WORK/s/closure.json" --store-dir "$SD" -o "$OUT" 2> "$WORK/err"; rc=$?; set -e
 [ "$rc" = 1 ] && grep -q "already exists" "$WORK/err" || fail "existing output: $rc $(cat "$WORK/err")"
 [ "$(cat "$OUT/file")" = keep ] || fail "existing output was touched"
+# --force replaces only what strata could have written: not a directory of
+# other files (it is kept as it was) ...
+set +e; "$STRATA" build-layered -q --force --closure "$WORK/s/closure.json" --store-dir "$SD" -o "$OUT" 2> "$WORK/err"; rc=$?; set -e
+[ "$rc" = 1 ] && grep -q "refusing to replace '$OUT': a directory that is not an OCI image layout" "$WORK/err" ||
+  fail "--force on a foreign directory: $rc $(cat "$WORK/err")"
+[ "$(cat "$OUT/file")" = keep ] || fail "--force touched a foreign directory"
+no_leftovers "$WORK"
+# ... but an image layout, even with an extra file in it
+rm -rf "$OUT"; "$STRATA" build-layered -q --closure "$WORK/s/closure.json" --store-dir "$SD" -o "$OUT"
+echo keep > "$OUT/file"
 "$STRATA" build-layered -q --force --closure "$WORK/s/closure.json" --store-dir "$SD" -o "$OUT"
 "$STRATA" verify -q "$OUT" && [ ! -e "$OUT/file" ] || fail "--force did not replace the output"
 no_leftovers "$WORK"

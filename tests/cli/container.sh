@@ -53,7 +53,7 @@ bad() {
 }
 bad "is not inside the store" --store-dir "$SD" -o "$WORK/bad" -- /bin/sh
 bad "No such file" --store-dir "$SD" -o "$WORK/bad" -- "$SD/4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e-missing/bin/x"
-bad "destination must be an absolute path" --store-dir "$SD" --mount type=bind,source=/tmp,destination=rel -o "$WORK/bad" -- "$PROG/bin/hello"
+bad "destination 'rel' must be an absolute path" --store-dir "$SD" --mount type=bind,source=/tmp,destination=rel -o "$WORK/bad" -- "$PROG/bin/hello"
 bad "is not key=value" --store-dir "$SD" --mount garbage -o "$WORK/bad" -- "$PROG/bin/hello"
 bad "unknown key" --store-dir "$SD" --mount type=bind,src=/tmp,dst=/x,colour=red -o "$WORK/bad" -- "$PROG/bin/hello"
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "convert.h"
-#include "output.h"
+#include "fs_tree.h"
 #include "verify.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -23,7 +23,7 @@ static char dir[64];
 static void cleanup(void)
 {
 	strata_pool_free(pool);
-	strata_remove_tree(dir);
+	strata_fs_remove_tree(dir);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	strata_error_clear(&err);
-	strata_remove_tree(out);
+	strata_fs_remove_tree(out);
 	close(fd);
 	return 0;
 }
