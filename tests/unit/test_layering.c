@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,224 @@ static void test_closure_errors(void **s)
 	expect_load_error("\"just a string\"", "not inside the store directory");
 }
 
+
+/* ---------- against the definitions, on random graphs ----------
+ *
+ * A reference written straight from nixpkgs' descriptions (quadratic, small
+ * graphs only): pop(x) = sum over roots r of g(r, x); auto-layer's
+ * split[path] sets, one primary at a time, stopping before the number of
+ * distinct sets exceeds the limit. The engine computes both without n*n
+ * memory; the layers must come out the same. */
+
+#define RN 48
+
+typedef struct rgraph {
+	int n;
+	bool ref[RN][RN]; /* ref[a][b]: a references b (no self) */
+} rgraph;
+
+static bool reaches(const rgraph *g, int a, int b)
+{
+	if (a == b)
+		return true;
+	for (int d = 0; d < g->n; d++)
+		if (g->ref[a][d] && reaches(g, d, b))
+			return true;
+	return false;
+}
+
+static uint64_t ref_g(const rgraph *g, int c, int x)
+{
+	if (c == x)
+		return 1;
+	uint64_t sum = 0;
+	bool any = false;
+	for (int d = 0; d < g->n; d++)
+		if (g->ref[c][d] && reaches(g, d, x)) {
+			any = true;
+			sum += ref_g(g, d, x);
+		}
+	return any ? sum + 1 : 0;
+}
+
+static uint64_t ref_pop(const rgraph *g, int x)
+{
+	uint64_t t = 0;
+	for (int r = 0; r < g->n; r++) {
+		bool root = true;
+		for (int u = 0; u < g->n; u++)
+			root &= !g->ref[u][r];
+		if (root)
+			t += ref_g(g, r, x);
+	}
+	return t;
+}
+
+static int ref_distinct(const rgraph *g, bool split[RN][RN])
+{
+	int d = 0;
+	for (int i = 0; i < g->n; i++) {
+		bool first = true;
+		for (int j = 0; j < i && first; j++)
+			first = memcmp(split[i], split[j], sizeof split[i]) != 0;
+		d += first;
+	}
+	return d;
+}
+
+/* Layers as lists of path indices, in the order the engine documents. */
+static int ref_auto(const rgraph *g, const strata_closure *c, size_t limit, int layers[RN][RN + 1])
+{
+	bool split[RN][RN] = {{false}}, trial[RN][RN];
+	int by_size[RN];
+	for (int i = 0; i < g->n; i++)
+		by_size[i] = i;
+	for (int i = 1; i < g->n; i++) /* stable insertion sort by size */
+		for (int j = i; j > 0 && c->paths[by_size[j - 1]].nar_size > c->paths[by_size[j]].nar_size; j--) {
+			int t = by_size[j];
+			by_size[j] = by_size[j - 1];
+			by_size[j - 1] = t;
+		}
+	for (int left = g->n; left > 0; left--) {
+		int p = by_size[left - 1];
+		memcpy(trial, split, sizeof trial);
+		memset(trial[p], 0, sizeof trial[p]);
+		trial[p][p] = true;
+		for (int dep = 0; dep < g->n; dep++) {
+			if (dep == p || !reaches(g, p, dep))
+				continue;
+			bool meets = false;
+			for (int q = 0; q < g->n; q++) {
+				if (trial[dep][q] && q != p && reaches(g, q, p))
+					trial[dep][q] = false; /* minus users(p) */
+				meets |= trial[dep][q] && q != p && reaches(g, p, q);
+			}
+			if (!meets)
+				trial[dep][p] = true;
+		}
+		if ((size_t)ref_distinct(g, trial) > limit)
+			break;
+		memcpy(split, trial, sizeof split);
+	}
+	/* group, then sort paths by (name, hash) and layers by closure size */
+	int nl = 0, of[RN];
+	for (int i = 0; i < g->n; i++) {
+		of[i] = -1;
+		for (int j = 0; j < i && of[i] < 0; j++)
+			if (memcmp(split[i], split[j], sizeof split[i]) == 0)
+				of[i] = of[j];
+		if (of[i] < 0) {
+			of[i] = nl;
+			layers[nl++][0] = 0;
+		}
+		layers[of[i]][++layers[of[i]][0]] = i;
+	}
+	uint64_t csize[RN];
+	for (int l = 0; l < nl; l++) {
+		int *L = layers[l];
+		for (int a = 1; a <= L[0]; a++)
+			for (int b = a + 1; b <= L[0]; b++) {
+				const strata_store_path *x = &c->paths[L[a]], *y = &c->paths[L[b]];
+				int cmp = strcmp(x->name, y->name);
+				if (cmp > 0 || (cmp == 0 && memcmp(x->hash, y->hash, 32) > 0)) {
+					int t = L[a];
+					L[a] = L[b];
+					L[b] = t;
+				}
+			}
+		csize[l] = 0;
+		for (int v = 0; v < g->n; v++) {
+			bool in = false;
+			for (int a = 1; a <= L[0]; a++)
+				in |= reaches(g, L[a], v);
+			if (in)
+				csize[l] += c->paths[v].nar_size;
+		}
+	}
+	for (int a = 0; a < nl; a++)
+		for (int b = a + 1; b < nl; b++) {
+			const strata_store_path *x = &c->paths[layers[a][1]], *y = &c->paths[layers[b][1]];
+			int cmp = strcmp(x->name, y->name);
+			bool after = csize[a] > csize[b] ||
+				     (csize[a] == csize[b] && (cmp > 0 || (cmp == 0 && memcmp(x->hash, y->hash, 32) > 0)));
+			if (after) {
+				int t[RN + 1];
+				uint64_t ts = csize[a];
+				memcpy(t, layers[a], sizeof t);
+				memcpy(layers[a], layers[b], sizeof t);
+				memcpy(layers[b], t, sizeof t);
+				csize[a] = csize[b];
+				csize[b] = ts;
+			}
+		}
+	return nl;
+}
+
+static void test_random_graphs_match_the_definitions(void **s)
+{
+	(void)s;
+	static const char n32[] = "0123456789abcdfghijklmnpqrsvwxyz";
+	unsigned seed = 12345;
+	for (int round = 0; round < 150; round++) {
+		rgraph g = {.n = 1 + (int)((seed = seed * 1103515245 + 12345) >> 16) % 24};
+		size_t cap = 64 * 1024, len = 0;
+		char *json = malloc(cap);
+		char names[RN][80];
+		for (int i = 0; i < g.n; i++) {
+			char h[33];
+			for (int k = 0; k < 32; k++)
+				h[k] = n32[((seed = seed * 1103515245 + 12345) >> 16) % 32];
+			h[32] = '\0';
+			snprintf(names[i], sizeof names[i], SD "/%s-%c", h, 'a' + (int)((seed >> 16) % 3));
+		}
+		len += (size_t)sprintf(json + len, "[");
+		for (int i = 0; i < g.n; i++) {
+			seed = seed * 1103515245 + 12345;
+			len += (size_t)sprintf(json + len, "%s{\"path\":\"%s\",\"narSize\":%u,\"references\":[", i ? "," : "",
+					       names[i], (seed >> 16) % 4 == 0 ? 100u : (seed >> 8) % 1000u);
+			int nr = i ? (int)((seed >> 20) % 4) : 0;
+			for (int r = 0; r < nr; r++) {
+				int t = (int)(((seed = seed * 1103515245 + 12345) >> 16) % (unsigned)i);
+				if (g.ref[i][t])
+					continue;
+				g.ref[i][t] = true;
+				len += (size_t)sprintf(json + len, "%s\"%s\"", json[len - 1] == '[' ? "" : ",", names[t]);
+			}
+			len += (size_t)sprintf(json + len, "]}");
+		}
+		sprintf(json + len, "]");
+		strata_closure *c = load(json);
+		free(json);
+		/* the engine's indices are sorted by path: map the graph to them */
+		rgraph h = {.n = g.n};
+		int at[RN];
+		for (int i = 0; i < g.n; i++)
+			at[i] = (int)idx(c, names[i]);
+		for (int a = 0; a < g.n; a++)
+			for (int b = 0; b < g.n; b++)
+				h.ref[at[a]][at[b]] = g.ref[a][b];
+		uint64_t pop[RN];
+		strata_error err = STRATA_ERROR_INIT;
+		assert_int_equal(strata_layering_popularity(c, pop, &err), 0);
+		for (int x = 0; x < h.n; x++)
+			assert_int_equal(pop[x], ref_pop(&h, x));
+		for (size_t limit = 1; limit <= 26; limit += 5) {
+			int want[RN][RN + 1];
+			int nl = ref_auto(&h, c, limit, want);
+			strata_layering *l = NULL;
+			assert_int_equal(strata_layering_compute(c, STRATA_LAYERING_AUTO, limit, &l, &err), 0);
+			assert_int_equal(l->nlayers, (size_t)nl);
+			for (int k = 0; k < nl; k++) {
+				assert_int_equal(l->layers[k].npaths, (size_t)want[k][0]);
+				for (int j = 0; j < want[k][0]; j++)
+					assert_int_equal(l->layers[k].paths[j], (size_t)want[k][j + 1]);
+			}
+			strata_layering_free(l);
+		}
+		strata_closure_free(c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +416,7 @@ int main(void)
 		cmocka_unit_test(test_auto_layers),
 		cmocka_unit_test(test_cycle_is_an_error),
 		cmocka_unit_test(test_closure_errors),
+		cmocka_unit_test(test_random_graphs_match_the_definitions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
