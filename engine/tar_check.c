@@ -228,5 +228,7 @@ int strata_tar_check_end(strata_tar_check *c, const char *what, strata_error *er
 			return bad(c, what, "a pax header without its entry", err);
 		return 0;
 	}
+	if (c->entries == 0 && c->state == ST_HEADER)
+		return bad(c, what, "no tar header (shorter than one 512-byte block)", err);
 	return bad(c, what, "truncated", err);
 }

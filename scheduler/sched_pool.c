@@ -55,7 +55,13 @@ typedef struct slab {
 typedef struct return_batch {
 	task *head, *tail;
 	unsigned count;
+	int home; /* the worker these tasks go back to, or -1 */
 } return_batch;
+
+/* Batches a worker keeps open at once, indexed by home % RETURN_SLOTS: one
+ * per other worker would cost workers^2 memory (25 MB at --threads 1024). A
+ * batch for another home in the same slot is flushed first. */
+#define RETURN_SLOTS 16
 
 /* Hot per-worker state, padded so neighbours do not share a line. */
 typedef struct worker {
@@ -66,7 +72,7 @@ typedef struct worker {
 	uint64_t rng;          /* owner-private xorshift state for victim choice */
 	task *free_local;      /* owner-private free tasks of this worker's slabs */
 	slab *slabs;           /* owner-private; freed by strata_pool_free */
-	return_batch *returns; /* owner-private, one per home worker */
+	return_batch *returns; /* owner-private, RETURN_SLOTS of them */
 	/* Completions of `done_group` not yet subtracted from its counter: a
 	 * thief running many tiny tasks of one group would otherwise bounce the
 	 * counter's line once per task. Flushed before anything other than
@@ -245,7 +251,14 @@ static void task_release(strata_pool *pool, worker *w, task *t)
 		return_push(home, t, t);
 		return;
 	}
-	return_batch *b = &w->returns[t->home];
+	return_batch *b = &w->returns[t->home % RETURN_SLOTS];
+	if (b->home != t->home) {
+		if (b->count > 0)
+			return_push(&pool->workers[b->home], b->head, b->tail);
+		b->head = b->tail = NULL;
+		b->count = 0;
+		b->home = t->home;
+	}
 	t->next = b->head;
 	b->head = t;
 	if (b->tail == NULL)
@@ -429,7 +442,9 @@ strata_pool *strata_pool_create(const strata_pool_options *opts)
 		w->index = i;
 		w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
 		w->deque = strata_deque_create(8);
-		w->returns = calloc(pool->nworkers, sizeof *w->returns);
+		w->returns = calloc(RETURN_SLOTS, sizeof *w->returns);
+		for (int k = 0; w->returns != NULL && k < RETURN_SLOTS; k++)
+			w->returns[k].home = -1;
 		if (w->deque == NULL || w->returns == NULL)
 			abort();
 		atomic_init(&w->free_remote, NULL);
