@@ -619,6 +619,8 @@ static int open_input(const char *input, strata_error *err)
 		 * interrupts the wait). */
 		close(fd);
 		fd = open(input, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && errno == EINTR && strata_cancelled())
+			return strata_error_set(err, 0, "interrupted while waiting for a writer on '%s'", input);
 		if (fd < 0)
 			return strata_error_set(err, errno, "cannot open '%s'", input);
 	} else {

@@ -211,9 +211,12 @@ static int check_layer(verifier *v, json_t *desc, const char *diff_id, const cha
 	 * which is checked even after a failure: a corrupted blob is reported
 	 * as one, not as the decompression error it causes. */
 	int rr = 0;
-	for (ssize_t n; rr == 0 && (n = hashing_read(&src, buf, BUF)) != 0;)
-		if (n < 0 && errno != EINTR)
+	for (ssize_t n; rr == 0 && (n = hashing_read(&src, buf, BUF)) != 0;) {
+		if (strata_cancelled())
+			rr = strata_error_set(err, 0, "interrupted");
+		else if (n < 0 && errno != EINTR)
 			rr = strata_error_set(err, errno, "%s: cannot read the blob", what);
+	}
 	r = r < 0 ? r : rr;
 	free(buf);
 	char got_blob[65], got_tar[65];
