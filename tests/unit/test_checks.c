@@ -1,0 +1,262 @@
+/* The validators every command relies on: the tar structure check, image
+ * references, store and mount paths, times, and the escaping and capping
+ * of messages. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bundle.h"
+#include "closure.h"
+#include "image_layered.h"
+#include "ref.h"
+#include "tar_check.h"
+
+/* ---------- tar_check ---------- */
+
+static void header(unsigned char *b, const char *name, char type, unsigned long size)
+{
+	memset(b, 0, 512);
+	strcpy((char *)b, name);
+	sprintf((char *)b + 100, "%07o", 0644);
+	sprintf((char *)b + 108, "%07o", 0);
+	sprintf((char *)b + 116, "%07o", 0);
+	sprintf((char *)b + 124, "%011lo", size);
+	sprintf((char *)b + 136, "%011o", 1);
+	b[156] = (unsigned char)type;
+	memcpy(b + 257, "ustar\0" "00", 8);
+	memset(b + 148, ' ', 8);
+	unsigned sum = 0;
+	for (int i = 0; i < 512; i++)
+		sum += b[i];
+	sprintf((char *)b + 148, "%06o", sum);
+}
+
+/* Feeds buf in pieces of `step` bytes (to cover every split point). */
+static int check(const unsigned char *buf, size_t n, size_t step, char **msg)
+{
+	strata_tar_check c;
+	strata_tar_check_init(&c);
+	strata_error err = STRATA_ERROR_INIT;
+	int r = 0;
+	for (size_t off = 0; r == 0 && off < n; off += step)
+		r = strata_tar_check_feed(&c, buf + off, off + step > n ? n - off : step, "t", &err);
+	if (r == 0)
+		r = strata_tar_check_end(&c, "t", &err);
+	strata_tar_check_fini(&c);
+	*msg = err.msg;
+	return r;
+}
+
+static void expect_tar(const unsigned char *buf, size_t n, const char *want_error)
+{
+	static const size_t steps[] = {1, 7, 512, 513, 100000};
+	for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+		char *msg = NULL;
+		int r = check(buf, n, steps[i], &msg);
+		if (want_error == NULL && r != 0)
+			fail_msg("step %zu: unexpected error '%s'", steps[i], msg);
+		if (want_error != NULL && (r == 0 || strstr(msg, want_error) == NULL))
+			fail_msg("step %zu: wanted '%s', got '%s'", steps[i], want_error, msg ? msg : "success");
+		free(msg);
+	}
+}
+
+static void test_tar_check(void **s)
+{
+	(void)s;
+	unsigned char buf[6 * 512];
+	memset(buf, 0, sizeof buf);
+	header(buf, "a", '0', 5);
+	memcpy(buf + 512, "hello", 5);
+	expect_tar(buf, 1024, NULL);        /* ends at a header boundary */
+	expect_tar(buf, 2048, NULL);        /* with two zero blocks */
+	expect_tar(buf, 1536, NULL);        /* one zero block, then the end */
+	expect_tar(buf, 6 * 512, NULL);     /* padding after the end */
+	expect_tar(buf, 0, NULL);           /* an empty archive */
+	expect_tar(buf, 700, "truncated");  /* inside the data */
+	expect_tar(buf, 300, "no tar header");
+	header(buf + 1536, "late", '0', 0); /* a header after an end block */
+	expect_tar(buf, 2048, "a header after an end-of-archive block");
+	buf[10] ^= 1; /* checksum no longer matches */
+	expect_tar(buf, 1024, "bad checksum");
+	const char *text = "just some text that is longer than a tar header block would be, repeated to exceed 512 bytes "
+			   "just some text that is longer than a tar header block would be, repeated to exceed 512 bytes "
+			   "just some text that is longer than a tar header block would be, repeated to exceed 512 bytes "
+			   "just some text that is longer than a tar header block would be, repeated to exceed 512 bytes "
+			   "just some text that is longer than a tar header block would be, repeated to exceed 512 bytes "
+			   "just some text that is longer than a tar header block would be.";
+	expect_tar((const unsigned char *)text, strlen(text), "no tar header (bad checksum)");
+	/* a pax size record gives the next entry's size */
+	memset(buf, 0, sizeof buf);
+	const char rec[] = "13 size=1000\n";
+	header(buf, "././@PaxHeader", 'x', sizeof rec - 1);
+	memcpy(buf + 512, rec, sizeof rec - 1);
+	header(buf + 1024, "big", '0', 1);
+	expect_tar(buf, 1536 + 1024, NULL); /* 1000 bytes of data = 2 blocks */
+	expect_tar(buf, 1536 + 512, "truncated");
+	memcpy(buf + 512, "99 size=1000\n", 13); /* a record longer than the header */
+	expect_tar(buf, 1536 + 1024, "malformed pax record");
+}
+
+/* ---------- references ---------- */
+
+static void expect_ref(int (*fn)(const char *, strata_error *), const char *s, bool ok)
+{
+	strata_error err = STRATA_ERROR_INIT;
+	int r = fn(s, &err);
+	if (ok && r != 0)
+		fail_msg("'%s' refused: %s", s, err.msg);
+	if (!ok && (r == 0 || err.msg == NULL))
+		fail_msg("'%s' accepted", s);
+	strata_error_clear(&err);
+}
+
+static void test_references(void **s)
+{
+	(void)s;
+	static const char *const good_tags[] = {"latest", "v1.0", "_x", "A-b.c_d", "0"};
+	static const char *const bad_tags[] = {"", ".x", "-x", "a b", "a:b", "../x", "a/b", "\x1b"};
+	for (size_t i = 0; i < sizeof good_tags / sizeof *good_tags; i++)
+		expect_ref(strata_ref_check_tag, good_tags[i], true);
+	for (size_t i = 0; i < sizeof bad_tags / sizeof *bad_tags; i++)
+		expect_ref(strata_ref_check_tag, bad_tags[i], false);
+	char long_tag[130];
+	memset(long_tag, 'a', 129);
+	long_tag[129] = '\0';
+	expect_ref(strata_ref_check_tag, long_tag, false);
+	long_tag[128] = '\0';
+	expect_ref(strata_ref_check_tag, long_tag, true);
+
+	static const char *const good_names[] = {"hello", "strata/hello", "a__b", "a.b_c-d--e", "localhost/x",
+						 "registry.example.com:5000/team/app", "127.0.0.1:5000/x", "docker.io/library/alpine"};
+	static const char *const bad_names[] = {"", "Upper", "a/", "/a", "a//b", "-a", "a-", "a..b", "a___b",
+						"../x", "a b", "host:/x", "host:port/x", "exa_mple.com/x/"};
+	for (size_t i = 0; i < sizeof good_names / sizeof *good_names; i++)
+		expect_ref(strata_ref_check_name, good_names[i], true);
+	for (size_t i = 0; i < sizeof bad_names / sizeof *bad_names; i++)
+		expect_ref(strata_ref_check_name, bad_names[i], false);
+
+	static const char *const good_ann[] = {"v1", "myimage:abc", "a/b:c", "x--y", "a@b+c"};
+	static const char *const bad_ann[] = {"", "../x", "a b", ":a", "a:", "a//b", "_x"};
+	for (size_t i = 0; i < sizeof good_ann / sizeof *good_ann; i++)
+		expect_ref(strata_ref_check_ref_name, good_ann[i], true);
+	for (size_t i = 0; i < sizeof bad_ann / sizeof *bad_ann; i++)
+		expect_ref(strata_ref_check_ref_name, bad_ann[i], false);
+
+	strata_ref r;
+	strata_error err = STRATA_ERROR_INIT;
+	assert_int_equal(strata_ref_parse("localhost:5000/a/b:v2", &r, &err), 0);
+	assert_string_equal(r.name, "localhost:5000/a/b");
+	assert_string_equal(r.tag, "v2");
+	assert_null(r.digest);
+	strata_ref_fini(&r);
+	assert_int_equal(strata_ref_parse("localhost:5000/a", &r, &err), 0);
+	assert_string_equal(r.name, "localhost:5000/a");
+	assert_null(r.tag);
+	strata_ref_fini(&r);
+	assert_true(strata_ref_parse("a@sha256:1234", &r, &err) < 0);
+	strata_ref_fini(&r);
+	strata_error_clear(&err);
+}
+
+/* ---------- paths and times ---------- */
+
+static void expect_norm(int (*fn)(const char *, char **, strata_error *), const char *in, const char *want)
+{
+	char *out = NULL;
+	strata_error err = STRATA_ERROR_INIT;
+	int r = fn(in, &out, &err);
+	if (want == NULL) {
+		if (r == 0)
+			fail_msg("'%s' accepted as '%s'", in, out);
+		assert_non_null(err.msg);
+	} else {
+		if (r != 0)
+			fail_msg("'%s' refused: %s", in, err.msg);
+		assert_string_equal(out, want);
+	}
+	free(out);
+	strata_error_clear(&err);
+}
+
+static void test_paths(void **s)
+{
+	(void)s;
+	expect_norm(strata_store_dir_normalise, "/nix/store/", "/nix/store");
+	expect_norm(strata_store_dir_normalise, "//nix///store", "/nix/store");
+	expect_norm(strata_store_dir_normalise, NULL, "/nix/store");
+	expect_norm(strata_store_dir_normalise, "nix/store", NULL);
+	expect_norm(strata_store_dir_normalise, "/nix/../etc", NULL);
+	expect_norm(strata_store_dir_normalise, "/nix/./store", NULL);
+	expect_norm(strata_store_dir_normalise, "/", NULL);
+	expect_norm(strata_store_dir_normalise, "///", NULL);
+	expect_norm(strata_mount_destination_normalise, "//data//x/./", "/data/x");
+	expect_norm(strata_mount_destination_normalise, "/", NULL);
+	expect_norm(strata_mount_destination_normalise, "/.", NULL);
+	expect_norm(strata_mount_destination_normalise, "/..", NULL);
+	expect_norm(strata_mount_destination_normalise, "/a/../b", NULL);
+	expect_norm(strata_mount_destination_normalise, "rel", NULL);
+	expect_norm(strata_mount_destination_normalise, "/a..b/.c", "/a..b/.c");
+}
+
+static void test_times(void **s)
+{
+	(void)s;
+	long long t;
+	strata_error err = STRATA_ERROR_INIT;
+	assert_int_equal(strata_parse_time("9999-12-31T23:59:59Z", &t, &err), 0);
+	assert_int_equal(t, 253402300799LL);
+	char out[32];
+	strata_format_time(t, out);
+	assert_string_equal(out, "9999-12-31T23:59:59Z");
+	assert_true(strata_parse_time("9999-12-31T23:59:60Z", &t, &err) < 0);
+	assert_true(strata_parse_time("9999-12-31T23:00:00-01:00", &t, &err) < 0);
+	assert_true(strata_parse_time("1969-12-31T23:59:59Z", &t, &err) < 0);
+	assert_int_equal(strata_parse_time("1970-01-01T01:00:00+01:00", &t, &err), 0);
+	assert_int_equal(t, 0);
+	strata_error_clear(&err);
+}
+
+/* ---------- messages ---------- */
+
+static void test_messages(void **s)
+{
+	(void)s;
+	strata_error err = STRATA_ERROR_INIT;
+	strata_error_set(&err, 0, "name '%s'", "a\x1b[31mb\x07\xff\xc3\xa9");
+	assert_string_equal(err.msg, "name 'a\\x1b[31mb\\x07\\xff\xc3\xa9'"); /* é kept, 0xff escaped */
+	char *again = strata_error_escape(err.msg);
+	assert_string_equal(again, err.msg); /* escaping is idempotent */
+	free(again);
+	char *big = malloc(70000);
+	memset(big, 'x', 69999);
+	big[69999] = '\0';
+	strata_error_set(&err, 28, "cannot write '%s'", big);
+	assert_true(strlen(err.msg) <= STRATA_ERROR_MAX + 64);
+	assert_non_null(strstr(err.msg, "bytes cut"));
+	assert_non_null(strstr(err.msg, "No space left on device")); /* the tail is kept */
+	assert_int_equal(strncmp(err.msg, "cannot write 'xxx", 17), 0); /* and the head */
+	strata_error_wrap(&err, "layer %s", big);
+	assert_true(strlen(err.msg) <= STRATA_ERROR_MAX + 64);
+	free(big);
+	strata_error_clear(&err);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tar_check),
+		cmocka_unit_test(test_references),
+		cmocka_unit_test(test_paths),
+		cmocka_unit_test(test_times),
+		cmocka_unit_test(test_messages),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
