@@ -23,6 +23,7 @@ struct strata_archive_in {
 	strata_compression compression;
 	unsigned long long consumed;
 	bool free_arg; /* arg is open_fd's box for the fd */
+	bool empty;    /* RAW: the input decompresses to nothing */
 };
 
 strata_compression strata_archive_detect(const void *head, size_t n, const char **name_ret)
@@ -153,16 +154,21 @@ int strata_archive_in_open(strata_archive_read_fn read_fn, void *arg, const char
 	if (r == 0) {
 		if (format & STRATA_ARCHIVE_TAR)
 			archive_read_support_format_tar(in->a);
-		if (format & STRATA_ARCHIVE_RAW)
+		/* raw cannot bid on zero bytes (an empty input, or an empty
+		 * gzip member): "empty" takes those and reads as nothing. */
+		if (format & STRATA_ARCHIVE_RAW) {
 			archive_read_support_format_raw(in->a);
+			archive_read_support_format_empty(in->a);
+		}
 		if (archive_read_open(in->a, in, NULL, read_cb, NULL) != ARCHIVE_OK)
 			r = strata_error_set(err, 0, "'%s': %s", name, strata_archive_in_error(in));
 	}
 	if (r == 0 && format == STRATA_ARCHIVE_RAW) {
 		struct archive_entry *e;
 		int h = archive_read_next_header(in->a, &e);
-		/* An empty input has no raw entry: it reads as zero bytes. */
-		if (h != ARCHIVE_OK && !(h == ARCHIVE_EOF && in->head_len == 0))
+		if (h == ARCHIVE_EOF)
+			in->empty = true;
+		else if (h != ARCHIVE_OK)
 			r = strata_error_set(err, 0, "'%s': %s", name, strata_archive_in_error(in));
 	}
 	if (r < 0) {
@@ -194,6 +200,11 @@ int strata_archive_in_open_fd(int fd, const char *name, int format, strata_archi
 struct archive *strata_archive_in_archive(strata_archive_in *in)
 {
 	return in->a;
+}
+
+ssize_t strata_archive_in_read(strata_archive_in *in, void *buf, size_t n)
+{
+	return in->empty ? 0 : archive_read_data(in->a, buf, n);
 }
 
 strata_compression strata_archive_in_compression(const strata_archive_in *in)

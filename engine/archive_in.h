@@ -54,6 +54,9 @@ int strata_archive_in_open(strata_archive_read_fn read_fn, void *arg, const char
 /* A reader over a file descriptor (not closed by free). */
 int strata_archive_in_open_fd(int fd, const char *name, int format, strata_archive_in **out, strata_error *err);
 struct archive *strata_archive_in_archive(strata_archive_in *in);
+/* RAW: the next decompressed bytes (archive_read_data, except that an empty
+ * input, which libarchive cannot open as raw, reads as zero bytes). */
+ssize_t strata_archive_in_read(strata_archive_in *in, void *buf, size_t n);
 /* What the first bytes said (known once open returned). */
 strata_compression strata_archive_in_compression(const strata_archive_in *in);
 /* Bytes read from the source so far. */

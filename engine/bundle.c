@@ -2,6 +2,7 @@
 #include "bundle.h"
 #include "closure.h"
 #include "fs_tree.h"
+#include "json_check.h"
 #include "output.h"
 #include "file.h"
 #include "strata_util.h"
@@ -191,6 +192,10 @@ int strata_mount_parse(const char *spec, json_t **mount_ret, strata_error *err)
 	cleanup_free char *ndest = NULL;
 	if (r == 0)
 		r = strata_mount_destination_normalise(dest, &ndest, err) < 0 ? strata_error_wrap(err, "mount '%s'", spec) : 0;
+	if (r == 0)
+		r = strata_json_check_text(ndest, true, "mount destination", err);
+	if (r == 0 && source != NULL)
+		r = strata_json_check_text(source, true, "mount source", err);
 	if (r == 0 && type == NULL)
 		type = "bind";
 	if (r == 0 && !plain_chars(type, "_-"))
@@ -610,6 +615,16 @@ static int check_options(const strata_bundle_options *o, const char *store_dir, 
 {
 	if (o->nargs == 0)
 		return strata_error_set(err, 0, "no program given");
+	/* config.json is JSON: a value jansson refuses would go missing. */
+	int t = 0;
+	for (size_t i = 0; i < o->nargs && t == 0; i++)
+		t = strata_json_check_text(o->args[i], i == 0, "argument", err);
+	for (size_t i = 0; i < o->nenv && t == 0; i++)
+		t = strata_json_check_text(o->env[i], false, "environment entry", err);
+	if (t == 0 && o->cwd)
+		t = strata_json_check_text(o->cwd, true, "working directory", err);
+	if (t < 0)
+		return t;
 	int r = check_program(o->args[0], store_dir, err);
 	if (r < 0)
 		return r;

@@ -261,7 +261,7 @@ static int stream_compressed(converter *c, layer_feed *f, const unsigned char *p
 	int r = strata_archive_in_open(member_read, &src, what, STRATA_ARCHIVE_RAW, &in, err);
 	unsigned char *buf = r == 0 ? strata_xmalloc(READ_BUF) : NULL;
 	while (r == 0) {
-		la_ssize_t n = archive_read_data(strata_archive_in_archive(in), buf, READ_BUF);
+		la_ssize_t n = strata_archive_in_read(in, buf, READ_BUF);
 		if (n < 0) {
 			r = strata_error_set(err, 0, "layer '%s': %s", f->name, strata_archive_in_error(in));
 			break;

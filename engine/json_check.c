@@ -48,6 +48,19 @@ int strata_json_check_time(json_t *v, const char *what, const char *key, strata_
 	return 0;
 }
 
+int strata_json_check_text(const char *s, bool no_controls, const char *what, strata_error *err)
+{
+	json_t *j = json_string(s);
+	if (j == NULL)
+		return strata_error_set(err, 0, "%s '%s' is not valid UTF-8", what, s);
+	json_decref(j);
+	if (no_controls)
+		for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+			if (*p < 0x20 || *p == 0x7f)
+				return strata_error_set(err, 0, "%s '%s' contains control characters", what, s);
+	return 0;
+}
+
 int strata_json_is_sha256(const char *d)
 {
 	return strncmp(d, "sha256:", 7) == 0 && strlen(d) == 71 && strspn(d + 7, "0123456789abcdef") == 64;

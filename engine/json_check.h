@@ -8,6 +8,7 @@
 #define STRATA_JSON_CHECK_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "strata_error.h"
 
@@ -15,6 +16,11 @@ int strata_json_check_string_map(json_t *v, const char *what, const char *key, s
 int strata_json_check_string_array(json_t *v, const char *what, const char *key, strata_error *err);
 /* An RFC 3339 string strata_parse_time accepts. */
 int strata_json_check_time(json_t *v, const char *what, const char *key, strata_error *err);
+/* s as a JSON string must be valid UTF-8 (jansson refuses anything else, and
+ * a value it refuses would silently go missing); with no_controls also free
+ * of control characters (paths and names, unlike arguments). */
+int strata_json_check_text(const char *s, bool no_controls, const char *what, strata_error *err);
+
 /* "sha256:" and 64 lowercase hex digits. */
 int strata_json_is_sha256(const char *digest);
 

@@ -424,6 +424,12 @@ static int stream_start(layer_job *j, strata_error *err)
 int strata_layer_stream_close(strata_layer_stream *j, strata_error *err)
 {
 	(void)err;
+	/* An empty layer (an empty layer.tar) still needs one chunk: a
+	 * compressed blob of zero bytes would not be valid gzip or zstd. */
+	if (j->cur == NULL && j->next_seq == 0 && !stopped(j->b)) {
+		j->cur = chunk_acquire(j->b);
+		j->cur->in_len = 0;
+	}
 	if (j->cur != NULL)
 		submit(j);
 	pthread_mutex_lock(&j->sink_mutex);

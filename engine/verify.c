@@ -195,7 +195,7 @@ static int check_layer(verifier *v, json_t *desc, const char *diff_id, const cha
 	}
 	unsigned char *buf = strata_xmalloc(BUF);
 	while (r == 0) {
-		la_ssize_t n = archive_read_data(strata_archive_in_archive(in), buf, BUF);
+		la_ssize_t n = strata_archive_in_read(in, buf, BUF);
 		if (n < 0) {
 			r = strata_error_set(err, 0, "%s: cannot decompress: %s", what, strata_archive_in_error(in));
 			break;

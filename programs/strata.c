@@ -238,7 +238,8 @@ static const char build_layered_help[] =
 	"Output:\n"
 	"  -o, --output OUT      the image (must not exist unless --force)\n"
 	"  --format directory|tarball   OCI layout directory (default) or oci-archive tar\n"
-	"  --force               replace an existing OUT\n"
+	"  --force               replace an existing OUT (only a file or an image layout;\n"
+	"                        never an input of the run, see README)\n"
 	"  --threads N           default: physical cores\n"
 	"  --json                print a summary as JSON on stdout\n"
 	"  -q, --quiet           no progress line\n"
@@ -361,8 +362,10 @@ static int cmd_build_layered(int argc, char **argv)
 
 static const char verify_help[] =
 	"Usage: strata verify [-q] PATH\n"
-	"Checks an OCI image layout (directory or tarball): every blob's digest and\n"
-	"size, every layer decompressed against its diff_id, media types, oci-layout.\n"
+	"Checks an OCI image layout (directory or tarball) as clients would: every\n"
+	"blob's size and digest, each layer's compression against its media type, its\n"
+	"tar structure to the end and its diff_id, the fields of index, manifests and\n"
+	"configs. Each manifest and blob is checked once, however many tags name it.\n"
 	"The first problem is printed as one line; exit status 1.\n";
 
 static int cmd_verify(int argc, char **argv)
@@ -400,7 +403,8 @@ static const char convert_help[] =
 	"Usage: strata convert [OPTIONS] ARCHIVE|- -o OUT\n"
 	"Converts a Docker archive (docker save; dockerTools buildImage, buildLayeredImage,\n"
 	"streamLayeredImage; Docker 25+) to an OCI image in one streaming pass\n"
-	"(nixpkgs toOCIImage). ARCHIVE may be plain, .tar.gz or .tar.zst; - is stdin.\n"
+	"(nixpkgs toOCIImage). ARCHIVE may be plain or compressed with gzip, zstd, xz\n"
+	"or bzip2 (decoded in-process; no other decoder is ever run); - is stdin.\n"
 	"\n"
 	"  -o, --output OUT      the image (must not exist unless --force)\n"
 	"  --format directory|tarball   OCI layout directory (default) or oci-archive tar\n"
