@@ -56,18 +56,25 @@ SWAP="$SD/6g6g6g6g6g6g6g6g6g6g6g6g6g6g6g6g-swap"
 mkdir -p "$SWAP/d" "$WORK/secret" && echo "top secret" > "$WORK/secret/key" && chmod 0600 "$WORK/secret/key"
 for i in $(seq 1 400); do echo "$i" > "$SWAP/d/f$i"; done
 printf '%s\n%s\n%s\n' "$PROG" "$BB" "$SWAP" > "$WORK/swap.txt"
-( while :; do mv "$SWAP/d" "$SWAP/d.real" 2>/dev/null && ln -s "$WORK/secret" "$SWAP/d" 2>/dev/null;
-            rm -f "$SWAP/d" 2>/dev/null; mv "$SWAP/d.real" "$SWAP/d" 2>/dev/null; done ) &
+# one process (no orphaned mv after the kill), swapping until told to stop
+python3 - "$SWAP" "$WORK/secret" "$WORK/stop-swap" <<'P' &
+import os, sys
+swap, secret, stop = sys.argv[1:]
+d, real = swap + "/d", swap + "/d.real"
+while not os.path.exists(stop):
+    os.rename(d, real); os.symlink(secret, d)
+    os.unlink(d); os.rename(real, d)
+P
 swapper=$!
 for i in $(seq 1 25); do
   "$STRATA" container -q --store-dir "$SD" --closure "$WORK/swap.txt" -o "$WORK/sw$i" -- "$PROG/bin/hello" "$SWAP" \
     2> "$WORK/sw.err" || grep -qE "replaced while it was read|No such file|cannot (stat|open)" "$WORK/sw.err" ||
-    { kill "$swapper"; fail "swap race: $(cat "$WORK/sw.err")"; }
-  ! grep -rqs "top secret" "$WORK/sw$i" || { kill "$swapper"; fail "the secret was copied through a swapped directory"; }
+    { touch "$WORK/stop-swap"; fail "swap race: $(cat "$WORK/sw.err")"; }
+  ! grep -rqs "top secret" "$WORK/sw$i" || { touch "$WORK/stop-swap"; fail "the secret was copied through a swapped directory"; }
   rm -rf "$WORK/sw$i"
 done
-kill "$swapper"; wait "$swapper" 2>/dev/null || true
-[ -d "$SWAP/d" ] || { rm -f "$SWAP/d"; mv "$SWAP/d.real" "$SWAP/d"; }
+touch "$WORK/stop-swap"; wait "$swapper"
+[ -d "$SWAP/d" ] && [ ! -L "$SWAP/d" ] || fail "the swapper did not restore the directory"
 
 # 5. bind mode: a store path that is a symlink to / is refused; one to
 #    another store path is mounted from its target.
