@@ -193,7 +193,7 @@ int main(int argc, char **argv)
 	int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
 	long tiny_n = quick ? 200000 : 1000000;
 	long batch_n = quick ? 2000 : 10000;
-	strata_pool_options defopts = {.quiet = true};
+	strata_pool_options defopts = {0};
 	strata_pool *probe = strata_pool_create(&defopts);
 	unsigned cores = strata_pool_threads(probe);
 	strata_pool_free(probe);
@@ -206,7 +206,7 @@ int main(int argc, char **argv)
 	double ws_tiny[2], nv_tiny[2];
 	unsigned threads_of[2] = {1, cores};
 	for (int k = 0; k < 2; k++) {
-		strata_pool_options o = {.threads = threads_of[k], .quiet = true};
+		strata_pool_options o = {.threads = threads_of[k]};
 		strata_pool *pool = strata_pool_create(&o);
 		for (int r = 0; r < RUNS; r++)
 			t[r] = run_ws(pool, tiny_n, empty_task);
@@ -225,7 +225,7 @@ int main(int argc, char **argv)
 
 	double ws_batch[2], nv_batch[2];
 	for (int k = 0; k < 2; k++) {
-		strata_pool_options o = {.threads = threads_of[k], .quiet = true};
+		strata_pool_options o = {.threads = threads_of[k]};
 		strata_pool *pool = strata_pool_create(&o);
 		int runs = quick ? 3 : 5;
 		for (int r = 0; r < runs; r++)

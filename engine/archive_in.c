@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
 #include "archive_in.h"
-#include "strata_util.h"
+#include "alloc.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -23,10 +23,11 @@ struct strata_archive_in {
 	strata_compression compression;
 	unsigned long long consumed;
 	bool free_arg; /* arg is open_fd's box for the fd */
+	const strata_cancel *cancel;
 	bool empty;    /* RAW: the input decompresses to nothing */
 };
 
-strata_compression strata_archive_detect(const void *head, size_t n, const char **name_ret)
+strata_compression strata_archive_in_detect(const void *head, size_t n, const char **name_ret)
 {
 	static const struct {
 		const char *magic;
@@ -62,7 +63,7 @@ strata_compression strata_archive_detect(const void *head, size_t n, const char 
 	return STRATA_COMPRESSION_NONE;
 }
 
-const char *strata_archive_compression_name(strata_compression c)
+const char *strata_archive_in_compression_name(strata_compression c)
 {
 	static const char *const names[] = {"none", "gzip", "zstd", "xz", "bzip2", "unsupported"};
 	return names[c];
@@ -77,7 +78,7 @@ static la_ssize_t read_cb(struct archive *a, void *arg, const void **out)
 		return (la_ssize_t)in->head_len;
 	}
 	for (;;) {
-		if (strata_cancelled()) {
+		if (strata_cancel_requested(in->cancel)) {
 			archive_set_error(a, EINTR, "interrupted");
 			return -1;
 		}
@@ -113,18 +114,19 @@ static int add_filters(struct archive *a, strata_error *err)
 }
 
 int strata_archive_in_open(strata_archive_read_fn read_fn, void *arg, const char *name, int format,
-			   strata_archive_in **out, strata_error *err)
+			   const strata_cancel *cancel, strata_archive_in **out, strata_error *err)
 {
 	strata_archive_in *in = strata_xcalloc(1, sizeof *in);
 	in->read_fn = read_fn;
 	in->arg = arg;
+	in->cancel = cancel;
 	in->name = strata_xstrdup(name);
 	in->buf = strata_xmalloc(IN_BUF);
 	int r = 0;
 	/* Peek: the compression must be known (and refused if unsupported)
 	 * before libarchive bids on it. */
 	while (r == 0 && in->head_len < 16) {
-		if (strata_cancelled()) {
+		if (strata_cancel_requested(cancel)) {
 			r = strata_error_set(err, 0, "interrupted");
 			break;
 		}
@@ -141,7 +143,7 @@ int strata_archive_in_open(strata_archive_read_fn read_fn, void *arg, const char
 	in->consumed = in->head_len;
 	in->head_pending = true;
 	const char *cname = NULL;
-	in->compression = strata_archive_detect(in->buf, in->head_len, &cname);
+	in->compression = strata_archive_in_detect(in->buf, in->head_len, &cname);
 	if (r == 0 && in->compression == STRATA_COMPRESSION_UNSUPPORTED)
 		r = strata_error_set(err, 0, "'%s' is compressed with %s, which strata does not read (it reads gzip, "
 					     "zstd, xz, bzip2 or uncompressed)", name, cname);
@@ -184,11 +186,12 @@ static ssize_t fd_read(void *arg, void *buf, size_t n)
 	return read(*(int *)arg, buf, n);
 }
 
-int strata_archive_in_open_fd(int fd, const char *name, int format, strata_archive_in **out, strata_error *err)
+int strata_archive_in_open_fd(int fd, const char *name, int format, const strata_cancel *cancel,
+			      strata_archive_in **out, strata_error *err)
 {
 	int *fdp = strata_xmalloc(sizeof *fdp);
 	*fdp = fd;
-	int r = strata_archive_in_open(fd_read, fdp, name, format, out, err);
+	int r = strata_archive_in_open(fd_read, fdp, name, format, cancel, out, err);
 	if (r < 0) {
 		free(fdp);
 		return r;

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "cancel.h"
 #include "strata_error.h"
 
 struct archive;
@@ -33,8 +34,8 @@ typedef enum strata_compression {
 
 /* From the first bytes (at least 6 for a sure answer). For UNSUPPORTED,
  * *name_ret (may be NULL) names it ("lrzip", "lz4", ...). */
-strata_compression strata_archive_detect(const void *head, size_t n, const char **name_ret);
-const char *strata_archive_compression_name(strata_compression c);
+strata_compression strata_archive_in_detect(const void *head, size_t n, const char **name_ret);
+const char *strata_archive_in_compression_name(strata_compression c);
 
 /* The bytes of the source: returns a count, 0 at the end, or -1 with errno
  * set. */
@@ -50,9 +51,10 @@ typedef struct strata_archive_in strata_archive_in;
 /* Opens a reader over read_fn(arg). name names the input in errors. For
  * RAW, the one entry is already opened: read with archive_read_data. */
 int strata_archive_in_open(strata_archive_read_fn read_fn, void *arg, const char *name, int format,
-			   strata_archive_in **out, strata_error *err);
+			   const strata_cancel *cancel, strata_archive_in **out, strata_error *err);
 /* A reader over a file descriptor (not closed by free). */
-int strata_archive_in_open_fd(int fd, const char *name, int format, strata_archive_in **out, strata_error *err);
+int strata_archive_in_open_fd(int fd, const char *name, int format, const strata_cancel *cancel,
+			      strata_archive_in **out, strata_error *err);
 struct archive *strata_archive_in_archive(strata_archive_in *in);
 /* RAW: the next decompressed bytes (archive_read_data, except that an empty
  * input, which libarchive cannot open as raw, reads as zero bytes). */

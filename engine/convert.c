@@ -1,10 +1,13 @@
 #define _GNU_SOURCE
-#include "convert.h"
+#include "strata.h"
 #include "archive_in.h"
 #include "file.h"
 #include "image_config.h"
+#include "layer_writer.h"
+#include "oci_image.h"
+#include "oci_layout.h"
 #include "ref.h"
-#include "strata_util.h"
+#include "alloc.h"
 #include "tar_check.h"
 
 #include <archive.h>
@@ -258,7 +261,7 @@ static int stream_compressed(converter *c, layer_feed *f, const unsigned char *p
 	member_src src = {c, prefix, plen};
 	strata_archive_in *in = NULL;
 	cleanup_free char *what = strata_xasprintf("layer '%s'", f->name);
-	int r = strata_archive_in_open(member_read, &src, what, STRATA_ARCHIVE_RAW, &in, err);
+	int r = strata_archive_in_open(member_read, &src, what, STRATA_ARCHIVE_RAW, c->o->cancel, &in, err);
 	unsigned char *buf = r == 0 ? strata_xmalloc(READ_BUF) : NULL;
 	while (r == 0) {
 		la_ssize_t n = strata_archive_in_read(in, buf, READ_BUF);
@@ -285,7 +288,7 @@ static int process_layer(converter *c, member *m, const unsigned char *prefix, s
 	if (r < 0)
 		return r;
 	m->layer = (long)c->nlayers++;
-	if (strata_archive_detect(prefix, plen, NULL) != STRATA_COMPRESSION_NONE) {
+	if (strata_archive_in_detect(prefix, plen, NULL) != STRATA_COMPRESSION_NONE) {
 		r = stream_compressed(c, &f, prefix, plen, err);
 	} else {
 		r = plen ? feed(&f, prefix, plen, err) : 0;
@@ -360,7 +363,7 @@ static int read_member(converter *c, struct archive_entry *e, unsigned char *hea
 		return (int)n;
 	/* Layers first: a tar whose first member is named "[..." is a layer. */
 	const char *cname = NULL;
-	strata_compression comp = strata_archive_detect(head, (size_t)n, &cname);
+	strata_compression comp = strata_archive_in_detect(head, (size_t)n, &cname);
 	if (comp == STRATA_COMPRESSION_UNSUPPORTED)
 		return strata_error_set(err, 0, "archive member '%s' is compressed with %s, which strata does not read",
 					m->name, cname);
@@ -380,7 +383,7 @@ static int read_archive(converter *c, strata_error *err)
 	unsigned char *head = strata_xmalloc(512);
 	int r = 0;
 	while (r == 0 && (h = archive_read_next_header(c->a, &e)) == ARCHIVE_OK) {
-		if (strata_cancelled())
+		if (strata_cancel_requested(c->o->cancel))
 			r = strata_error_set(err, 0, "interrupted");
 		else
 			r = read_member(c, e, head, err);
@@ -392,21 +395,6 @@ static int read_archive(converter *c, strata_error *err)
 }
 
 /* ---------- images ---------- */
-
-/* The Docker config as an OCI config: the fields both specs share, in a
- * fixed order. */
-static json_t *oci_config(json_t *dc)
-{
-	static const char *const keys[] = {"created", "author", "architecture", "os", "os.version",
-					   "os.features", "variant", "config", "rootfs", "history"};
-	json_t *o = json_object();
-	for (size_t i = 0; i < STRATA_ARRAY_LEN(keys); i++) {
-		json_t *v = json_object_get(dc, keys[i]);
-		if (v != NULL)
-			json_object_set(o, keys[i], v);
-	}
-	return o;
-}
 
 typedef struct image {
 	json_t *refs; /* strings */
@@ -479,7 +467,7 @@ static int image_refs(converter *c, json_t *entry, size_t idx, const char *cfg_h
 	return 0;
 }
 
-static int build_image(converter *c, strata_layout *l, json_t *entry, size_t idx, image *img, json_t *sum,
+static int build_image(converter *c, strata_oci_layout *l, json_t *entry, size_t idx, image *img, json_t *sum,
 		       strata_error *err)
 {
 	if (!json_is_object(entry))
@@ -496,7 +484,7 @@ static int build_image(converter *c, strata_layout *l, json_t *entry, size_t idx
 		json_decref(dc);
 		return strata_error_set(err, 0, "config '%s': invalid JSON: %s", cm->name, je.text);
 	}
-	json_t *oc = oci_config(dc);
+	json_t *oc = strata_oci_image_config_from_docker(dc);
 	json_decref(dc);
 	/* What an OCI config requires, checked here: a config that lacks it
 	 * would be copied into an image no client accepts. */
@@ -521,8 +509,8 @@ static int build_image(converter *c, strata_layout *l, json_t *entry, size_t idx
 					     ln, res->diff_id, want);
 			break;
 		}
-		json_array_append_new(lds, strata_oci_descriptor(strata_compress_media_type(c->o->compress), res->digest,
-								  res->size));
+		json_array_append_new(lds, strata_oci_image_descriptor(strata_oci_image_layer_media_type(c->o->compress), res->digest,
+									 res->size));
 		json_t *L = json_object();
 		json_object_set_new(L, "member", json_string(ln));
 		json_object_set_new(L, "digest", json_sprintf("sha256:%s", res->digest));
@@ -534,10 +522,10 @@ static int build_image(converter *c, strata_layout *l, json_t *entry, size_t idx
 	char cfg_hex[65];
 	uint64_t cfg_size = 0;
 	if (r == 0)
-		r = strata_layout_put_json(l, oc, cfg_hex, &cfg_size, err);
+		r = strata_oci_layout_put_json(l, oc, cfg_hex, &cfg_size, err);
 	if (r == 0) {
-		json_t *man = strata_oci_manifest(cfg_hex, cfg_size, lds);
-		r = strata_layout_put_json(l, man, img->man_hex, &img->man_size, err);
+		json_t *man = strata_oci_image_manifest(cfg_hex, cfg_size, lds);
+		r = strata_oci_layout_put_json(l, man, img->man_hex, &img->man_size, err);
 		json_decref(man);
 	}
 	if (r == 0) {
@@ -582,21 +570,15 @@ static int index_entries(image *imgs, size_t n, json_t *mans, strata_error *err)
 				continue;
 			}
 			json_object_set_new(owner, rs, json_integer((json_int_t)i));
-			strata_oci_index_add(mans, imgs[i].man_hex, imgs[i].man_size, rs, imgs[i].arch, imgs[i].os);
+			strata_oci_image_index_add(mans, imgs[i].man_hex, imgs[i].man_size, rs, imgs[i].arch, imgs[i].os);
 		}
 	}
 	json_decref(owner);
 	return r;
 }
 
-static void progress_fwd(void *arg, uint64_t done)
-{
-	const strata_convert_options *o = arg;
-	o->progress(o->progress_arg, done, 0); /* the total is unknown while streaming */
-}
-
 /* The input: stdin, a regular file or a pipe; never a device or directory. */
-static int open_input(const char *input, strata_error *err)
+static int open_input(const char *input, const strata_cancel *cancel, strata_error *err)
 {
 	if (strcmp(input, "-") == 0) {
 		int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
@@ -619,7 +601,7 @@ static int open_input(const char *input, strata_error *err)
 		 * interrupts the wait). */
 		close(fd);
 		fd = open(input, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 && errno == EINTR && strata_cancelled())
+		if (fd < 0 && errno == EINTR && strata_cancel_requested(cancel))
 			return strata_error_set(err, 0, "interrupted while waiting for a writer on '%s'", input);
 		if (fd < 0)
 			return strata_error_set(err, errno, "cannot open '%s'", input);
@@ -649,11 +631,10 @@ int strata_convert(strata_pool *pool, const strata_convert_options *o, json_t **
 		   strata_error *err)
 {
 	converter c = {.o = o};
-	strata_convert_options progress_opts = *o; /* the callback's (non-const) argument */
 	c.buf = strata_xmalloc(READ_BUF);
 	c.cap_layers = 4096;
 	c.layers = strata_xcalloc(c.cap_layers, sizeof *c.layers);
-	strata_layout *l = NULL;
+	strata_oci_layout *l = NULL;
 	json_t *images_sum = json_array(), *man = NULL;
 	image *imgs = NULL;
 	size_t nimgs = 0;
@@ -663,22 +644,21 @@ int strata_convert(strata_pool *pool, const strata_convert_options *o, json_t **
 		goto out;
 	if (o->tag && (r = strata_ref_check_tag(o->tag, err)) < 0)
 		goto out;
-	const char *inputs[] = {strcmp(o->input, "-") ? o->input : NULL};
-	strata_output_options oo = {.force = o->force, .inputs = inputs, .ninputs = 1};
-	if ((r = strata_layout_create(o->output, o->format, &oo, &l, err)) < 0 || (r = fd = open_input(o->input, err)) < 0)
+	if ((r = strata_compress_check_level(o->compress, o->level, err)) < 0)
 		goto out;
-	r = strata_archive_in_open_fd(fd, strcmp(o->input, "-") ? o->input : "stdin", STRATA_ARCHIVE_TAR, &c.in, err);
+	const char *inputs[] = {strcmp(o->input, "-") ? o->input : NULL};
+	strata_output_options oo = {.force = o->force, .inputs = inputs, .ninputs = 1, .cancel = o->cancel};
+	if ((r = strata_oci_layout_create(o->output, o->format, &oo, &l, err)) < 0 || (r = fd = open_input(o->input, o->cancel, err)) < 0)
+		goto out;
+	r = strata_archive_in_open_fd(fd, strcmp(o->input, "-") ? o->input : "stdin", STRATA_ARCHIVE_TAR, o->cancel,
+				      &c.in, err);
 	if (r < 0)
 		goto out;
 	c.a = strata_archive_in_archive(c.in);
-	strata_build_options bo = {.compress = o->compress,
-				   .level = o->level ? o->level : (o->compress == STRATA_COMPRESS_ZSTD ? 3 : 6),
-				   .progress = o->progress ? progress_fwd : NULL,
-				   .progress_arg = &progress_opts};
-	if ((c.w = strata_layer_writer_create(pool, &bo, strata_layout_blob_dir(l), err)) == NULL) {
-		r = -1;
-		goto out;
-	}
+	/* The total is unknown while streaming: progress says 0. */
+	strata_layer_writer_options wo = {.codec = strata_layer_codec_get(o->compress), .level = o->level,
+					  .progress = o->progress, .progress_arg = o->progress_arg, .cancel = o->cancel};
+	c.w = strata_layer_writer_create(pool, &wo, strata_oci_layout_blob_dir(l));
 	if ((r = read_archive(&c, err)) < 0 || (r = strata_layer_writer_finish(c.w, err)) < 0 ||
 	    (r = find_manifest(&c, &man, err)) < 0)
 		goto out;
@@ -690,10 +670,13 @@ int strata_convert(strata_pool *pool, const strata_convert_options *o, json_t **
 			r = strata_error_set(err, 0, "layer member '%s' is not listed in manifest.json", c.members[i].name);
 	if (r == 0) {
 		json_t *mans = json_array();
-		if ((r = index_entries(imgs, nimgs, mans, err)) < 0)
+		if ((r = index_entries(imgs, nimgs, mans, err)) < 0) {
 			json_decref(mans);
-		else
-			r = strata_layout_finish(l, mans, err);
+		} else {
+			json_t *index = strata_oci_image_index(mans);
+			r = strata_oci_layout_finish(l, index, err);
+			json_decref(index);
+		}
 	}
 	if (r == 0) {
 		json_t *sum = json_object();
@@ -704,7 +687,7 @@ int strata_convert(strata_pool *pool, const strata_convert_options *o, json_t **
 out:
 	strata_layer_writer_free(c.w);
 	strata_archive_in_free(c.in);
-	strata_layout_free(l);
+	strata_oci_layout_free(l);
 	for (size_t i = 0; i < nimgs; i++) {
 		json_decref(imgs[i].refs);
 		free(imgs[i].arch);

@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
 #include "file.h"
-#include "strata_util.h"
+#include "alloc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -75,8 +75,6 @@ int strata_file_read_all(int dir_fd, const char *path, int flags, size_t max, co
 			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
 			buf = strata_xrealloc(buf, cap + 1);
 		}
-		if (strata_cancelled())
-			return strata_error_set(err, 0, "interrupted");
 		ssize_t n = read(fd, buf + len, cap - len);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -124,6 +122,11 @@ int strata_file_write_new(int dir_fd, const char *name, const char *path_for_err
 	return 0;
 }
 
+int strata_file_cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 void strata_file_free_names(char **names, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -164,7 +167,7 @@ int strata_file_list_dir(int fd, const char *path, char ***names_ret, size_t *n_
 		}
 	}
 	if (n > 1)
-		qsort(names, n, sizeof *names, strata_cmp_strp);
+		qsort(names, n, sizeof *names, strata_file_cmp_names);
 	*names_ret = names;
 	*n_ret = n;
 	return 0;

@@ -56,5 +56,7 @@ int strata_file_write_new(int dir_fd, const char *name, const char *path_for_err
  * fd stays open and owned by the caller. path names it in errors. */
 int strata_file_list_dir(int fd, const char *path, char ***names_ret, size_t *n_ret, strata_error *err);
 void strata_file_free_names(char **names, size_t n); /* accepts NULL */
+/* qsort/bsearch comparator of such names (char *, byte order). */
+int strata_file_cmp_names(const void *a, const void *b);
 
 #endif

@@ -5,7 +5,7 @@
 #define _GNU_SOURCE
 #include "fs_tree.h"
 #include "file.h"
-#include "strata_util.h"
+#include "alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -156,7 +156,7 @@ static int visit_entry(walker *w, int dir_fd, const char *rel, size_t len, const
 		       strata_error *err)
 {
 	strata_fs_entry e = {.path = w->path, .name = name, .depth = depth, .dir_fd = dir_fd};
-	if (!(w->ops->flags & STRATA_FS_NO_CANCEL) && strata_cancelled())
+	if (strata_cancel_requested(w->ops->cancel))
 		return strata_error_set(err, 0, "interrupted");
 	if (fstatat(dir_fd, rel, &e.st, AT_SYMLINK_NOFOLLOW) < 0)
 		return strata_error_set(err, errno, "cannot stat '%s'", w->path);
@@ -240,8 +240,8 @@ static int rm_leave(void *arg, const strata_fs_entry *e, strata_error *err)
 
 int strata_fs_remove_tree(const char *path)
 {
-	/* Removal is what runs after an interrupt: it must not stop for one. */
-	static const strata_fs_walk_ops ops = {rm_visit, rm_leave, STRATA_FS_ANY_TYPE | STRATA_FS_NO_CANCEL};
+	/* Removal is what runs after an interrupt: it takes no token. */
+	static const strata_fs_walk_ops ops = {rm_visit, rm_leave, STRATA_FS_ANY_TYPE, NULL};
 	struct stat st;
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;

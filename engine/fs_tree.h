@@ -25,6 +25,7 @@
 
 #include <sys/stat.h>
 
+#include "cancel.h"
 #include "strata_error.h"
 
 #define STRATA_FS_KEEP_FDS 48
@@ -54,14 +55,13 @@ enum {
 	 * regular files, directories and symlinks are the only types a store
 	 * path may hold, so by default anything else is an error naming it. */
 	STRATA_FS_ANY_TYPE = 1,
-	/* Do not stop when strata_cancelled() (cleanup walks). */
-	STRATA_FS_NO_CANCEL = 2,
 };
 
 typedef struct strata_fs_walk_ops {
 	strata_fs_visit_fn visit; /* every entry, directories before their entries */
 	strata_fs_visit_fn leave; /* directories after their entries (may be NULL) */
 	unsigned flags;
+	const strata_cancel *cancel; /* polled before each entry (NULL: never) */
 } strata_fs_walk_ops;
 
 int strata_fs_walk(const char *root, const strata_fs_walk_ops *ops, void *arg, strata_error *err);

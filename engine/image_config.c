@@ -1,7 +1,8 @@
 #define _GNU_SOURCE
 #include "image_config.h"
+#include "file.h"
 #include "json_check.h"
-#include "strata_util.h"
+#include "alloc.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -73,7 +74,7 @@ int strata_image_config_normalise(json_t *in, const char *what, json_t **out, st
 			break;
 	}
 	if (r == 0) {
-		qsort(keys, n, sizeof *keys, strata_cmp_strp);
+		qsort(keys, n, sizeof *keys, strata_file_cmp_names);
 		json_t *o = json_object();
 		for (size_t i = 0; i < n; i++)
 			json_object_set(o, keys[i], json_object_get(in, keys[i]));
@@ -127,7 +128,7 @@ int strata_image_config_check_oci(json_t *cfg, size_t nlayers, strata_error *err
 					json_array_size(diff_ids), nlayers);
 	size_t i;
 	json_t *v;
-	json_array_foreach(diff_ids, i, v) if (!json_is_string(v) || !strata_json_is_sha256(json_string_value(v))) return strata_error_set(
+	json_array_foreach(diff_ids, i, v) if (!json_is_string(v) || !strata_json_check_sha256(json_string_value(v))) return strata_error_set(
 		err, 0, "config: rootfs.diff_ids[%zu] must be sha256:<64 lowercase hex>", i);
 	json_t *hist = json_object_get(cfg, "history");
 	if (hist != NULL && !json_is_array(hist))

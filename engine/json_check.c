@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
 #include "json_check.h"
-#include "image_layered.h"
+#include "timestamp.h"
 
 #include <string.h>
 
@@ -43,7 +43,7 @@ int strata_json_check_time(json_t *v, const char *what, const char *key, strata_
 	long long t;
 	if (!json_is_string(v))
 		return strata_error_set(err, 0, "%s: '%s' must be an RFC 3339 string", what, key);
-	if (strata_parse_time(json_string_value(v), &t, err) < 0)
+	if (strata_timestamp_parse(json_string_value(v), &t, err) < 0)
 		return strata_error_wrap(err, "%s: '%s'", what, key);
 	return 0;
 }
@@ -61,7 +61,7 @@ int strata_json_check_text(const char *s, bool no_controls, const char *what, st
 	return 0;
 }
 
-int strata_json_is_sha256(const char *d)
+int strata_json_check_sha256(const char *d)
 {
 	return strncmp(d, "sha256:", 7) == 0 && strlen(d) == 71 && strspn(d + 7, "0123456789abcdef") == 64;
 }

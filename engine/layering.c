@@ -16,7 +16,7 @@
  * values (the stop rule) without comparing all paths. */
 #define _GNU_SOURCE
 #include "layering.h"
-#include "strata_util.h"
+#include "alloc.h"
 
 #include <assert.h>
 #include <stdbool.h>

@@ -12,27 +12,25 @@
  * Every tie breaks by name then hash, never by hash-table order.
  *
  * `limit` is the number of layers available to store paths (max-layers minus
- * the reserved customisation layer). */
+ * the reserved customisation layer).
+ *
+ * Threads: reentrant; a closure may be layered by several threads at once. */
 #ifndef STRATA_LAYERING_H
 #define STRATA_LAYERING_H
 
 #include <stddef.h>
 
 #include "closure.h"
+#include "strata.h"
 #include "strata_error.h"
 
-typedef enum strata_layering_kind {
-	STRATA_LAYERING_AUTO,
-	STRATA_LAYERING_POPULARITY,
-} strata_layering_kind;
-
-typedef struct strata_layer_plan {
+typedef struct strata_layering_layer {
 	size_t *paths; /* closure indices, in tar order */
 	size_t npaths;
-} strata_layer_plan;
+} strata_layering_layer;
 
 typedef struct strata_layering {
-	strata_layer_plan *layers; /* base first */
+	strata_layering_layer *layers; /* base first */
 	size_t nlayers;
 } strata_layering;
 

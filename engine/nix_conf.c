@@ -2,7 +2,7 @@
 #include "nix_conf.h"
 #include "closure.h"
 #include "file.h"
-#include "strata_util.h"
+#include "alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,12 +1,10 @@
 #define _GNU_SOURCE
 #include "oci_layout.h"
-#include "digest.h"
-#include "output.h"
+#include "alloc.h"
 #include "file.h"
-#include "strata_util.h"
-#include "tar_stream.h"
+#include "sha256.h"
+#include "tar.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -14,64 +12,59 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct strata_layout {
+struct strata_oci_layout {
 	strata_output *out;
 	char *blob_dir; /* <tmp>/blobs/sha256 */
 	strata_layout_format format;
+	const strata_cancel *cancel;
 };
 
-int strata_layout_create(const char *target, strata_layout_format format, const strata_output_options *oo,
-			 strata_layout **out, strata_error *err)
+int strata_oci_layout_create(const char *target, strata_layout_format format, const strata_output_options *oo,
+			     strata_oci_layout **out, strata_error *err)
 {
 	strata_output *o = NULL;
 	int r = strata_output_create(target, oo, &o, err);
 	if (r < 0)
 		return r;
-	strata_layout *l = strata_xcalloc(1, sizeof *l);
+	strata_oci_layout *l = strata_xcalloc(1, sizeof *l);
 	l->out = o;
 	l->format = format;
+	l->cancel = oo ? oo->cancel : NULL;
 	cleanup_free char *blobs = strata_xasprintf("%s/blobs", strata_output_dir(o));
 	l->blob_dir = strata_xasprintf("%s/blobs/sha256", strata_output_dir(o));
 	if (mkdir(blobs, 0755) < 0 || mkdir(l->blob_dir, 0755) < 0) {
 		int e = errno;
-		strata_layout_free(l);
+		strata_oci_layout_free(l);
 		return strata_error_set(err, e, "cannot create the blobs directory beside '%s'", target);
 	}
 	*out = l;
 	return 0;
 }
 
-const char *strata_layout_blob_dir(const strata_layout *l)
+const char *strata_oci_layout_blob_dir(const strata_oci_layout *l)
 {
 	return l->blob_dir;
 }
 
-static int write_file(const char *path, const void *data, size_t n, strata_error *err)
+static int put_file(const char *dir, const char *name, const void *data, size_t n, strata_error *err)
 {
-	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return strata_error_set(err, errno, "cannot create '%s'", path);
-	int r = strata_file_write_all(fd, data, n);
-	if (r < 0)
-		return strata_error_set(err, -r, "cannot write '%s'", path);
-	if (close(strata_get_and_reset(&fd)) < 0)
-		return strata_error_set(err, errno, "cannot write '%s'", path);
-	return 0;
+	cleanup_free char *path = strata_xasprintf("%s/%s", dir, name);
+	return strata_file_write_new(AT_FDCWD, path, path, data, n, 0644, err);
 }
 
-int strata_layout_put_blob(strata_layout *l, const void *data, size_t n, char *digest_ret,
-			   strata_error *err)
+int strata_oci_layout_put_json(strata_oci_layout *l, json_t *j, char hex_ret[65], uint64_t *size_ret,
+			       strata_error *err)
 {
-	strata_sha256_hex(data, n, digest_ret);
-	cleanup_free char *path = strata_xasprintf("%s/%s", l->blob_dir, digest_ret);
-	return write_file(path, data, n, err);
-}
-
-int strata_layout_put_file(strata_layout *l, const char *name, const void *data, size_t n,
-			   strata_error *err)
-{
-	cleanup_free char *path = strata_xasprintf("%s/%s", strata_output_dir(l->out), name);
-	return write_file(path, data, n, err);
+	cleanup_free char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (s == NULL)
+		strata_oom();
+	*size_ret = strlen(s);
+	strata_sha256_hex(s, *size_ret, hex_ret);
+	/* The same blob twice (two images sharing a config) is one file. */
+	cleanup_free char *path = strata_xasprintf("%s/%s", l->blob_dir, hex_ret);
+	if (access(path, F_OK) == 0)
+		return 0;
+	return put_file(l->blob_dir, hex_ret, s, *size_ret, err);
 }
 
 static int fd_sink(void *arg, const void *buf, size_t n, strata_error *err)
@@ -90,42 +83,32 @@ static int add_layout_file(strata_tar *t, const char *name, const char *host, st
 }
 
 /* The layout as one tar (skopeo's oci-archive): fixed order and metadata. */
-static int write_tarball(strata_layout *l, strata_error *err)
+static int write_tarball(strata_oci_layout *l, strata_error *err)
 {
 	int fd = -1;
 	int r = strata_output_tmpfile(l->out, &fd, err);
 	if (r < 0)
 		return r;
-	strata_tar_options o = {.mtime = 1, .uid = 0, .gid = 0, .uname = "root", .gname = "root"};
+	strata_tar_options o = {.mtime = 1, .uname = "root", .gname = "root", .cancel = l->cancel};
 	strata_tar *t = strata_tar_create(&o, fd_sink, &fd);
 	r = strata_tar_add_dir(t, "blobs", 0755, err);
 	if (r == 0)
 		r = strata_tar_add_dir(t, "blobs/sha256", 0755, err);
-	DIR *d = r == 0 ? opendir(l->blob_dir) : NULL;
-	if (r == 0 && d == NULL)
-		r = strata_error_set(err, errno, "cannot open '%s'", l->blob_dir);
 	char **names = NULL;
 	size_t nn = 0;
-	if (d != NULL) {
-		struct dirent *de;
-		while ((de = readdir(d)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			names = strata_xrealloc(names, (nn + 1) * sizeof *names);
-			names[nn++] = strata_xstrdup(de->d_name);
-		}
-		closedir(d);
-		if (nn > 1)
-			qsort(names, nn, sizeof *names, strata_cmp_strp);
-	}
+	cleanup_close int bfd = r == 0 ? open(l->blob_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (r == 0 && bfd < 0)
+		r = strata_error_set(err, errno, "cannot open '%s'", l->blob_dir);
+	if (r == 0)
+		r = strata_file_list_dir(bfd, l->blob_dir, &names, &nn, err);
 	for (size_t i = 0; i < nn && r == 0; i++) {
+		if (names[i][0] == '.')
+			continue;
 		cleanup_free char *host = strata_xasprintf("%s/%s", l->blob_dir, names[i]);
 		cleanup_free char *name = strata_xasprintf("blobs/sha256/%s", names[i]);
 		r = add_layout_file(t, name, host, err);
 	}
-	for (size_t i = 0; i < nn; i++)
-		free(names[i]);
-	free(names);
+	strata_file_free_names(names, nn);
 	static const char *const top[] = {"index.json", "oci-layout"};
 	for (size_t i = 0; i < 2 && r == 0; i++) {
 		cleanup_free char *host = strata_xasprintf("%s/%s", strata_output_dir(l->out), top[i]);
@@ -139,89 +122,30 @@ static int write_tarball(strata_layout *l, strata_error *err)
 	return r;
 }
 
-json_t *strata_oci_descriptor(const char *media_type, const char *hex, uint64_t size)
-{
-	json_t *d = json_object();
-	json_object_set_new(d, "mediaType", json_string(media_type));
-	json_object_set_new(d, "digest", json_sprintf("sha256:%s", hex));
-	json_object_set_new(d, "size", json_integer((json_int_t)size));
-	return d;
-}
-
-int strata_layout_put_json(strata_layout *l, json_t *j, char hex_ret[65], uint64_t *size_ret,
-			   strata_error *err)
-{
-	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (s == NULL)
-		strata_oom();
-	*size_ret = strlen(s);
-	int r = strata_layout_put_blob(l, s, *size_ret, hex_ret, err);
-	free(s);
-	return r;
-}
-
-json_t *strata_oci_manifest(const char *cfg_hex, uint64_t cfg_size, json_t *layers)
-{
-	json_t *man = json_object();
-	json_object_set_new(man, "schemaVersion", json_integer(2));
-	json_object_set_new(man, "mediaType", json_string("application/vnd.oci.image.manifest.v1+json"));
-	json_object_set_new(man, "config",
-			    strata_oci_descriptor("application/vnd.oci.image.config.v1+json", cfg_hex, cfg_size));
-	json_object_set(man, "layers", layers);
-	return man;
-}
-
-void strata_oci_index_add(json_t *manifests, const char *man_hex, uint64_t man_size, const char *ref,
-			  const char *arch, const char *os)
-{
-	json_t *d = strata_oci_descriptor("application/vnd.oci.image.manifest.v1+json", man_hex, man_size);
-	json_t *ann = json_object();
-	json_object_set_new(ann, "org.opencontainers.image.ref.name", json_string(ref));
-	json_object_set_new(d, "annotations", ann);
-	json_t *plat = json_object();
-	json_object_set_new(plat, "architecture", json_string(arch));
-	json_object_set_new(plat, "os", json_string(os));
-	json_object_set_new(d, "platform", plat);
-	json_array_append_new(manifests, d);
-}
-
-int strata_layout_finish(strata_layout *l, json_t *manifests, strata_error *err)
+int strata_oci_layout_finish(strata_oci_layout *l, json_t *index, strata_error *err)
 {
 	static const char layout_file[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-	json_t *idx = json_object();
-	json_object_set_new(idx, "schemaVersion", json_integer(2));
-	json_object_set_new(idx, "mediaType", json_string("application/vnd.oci.image.index.v1+json"));
-	json_object_set_new(idx, "manifests", manifests);
-	char *s = json_dumps(idx, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(idx);
+	cleanup_free char *s = json_dumps(index, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (s == NULL)
 		strata_oom();
-	int r = strata_layout_put_file(l, "index.json", s, strlen(s), err);
-	free(s);
+	const char *dir = strata_output_dir(l->out);
+	int r = put_file(dir, "index.json", s, strlen(s), err);
 	if (r == 0)
-		r = strata_layout_put_file(l, "oci-layout", layout_file, sizeof layout_file - 1, err);
+		r = put_file(dir, "oci-layout", layout_file, sizeof layout_file - 1, err);
+	if (r == 0 && l->format == STRATA_FORMAT_TARBALL)
+		r = write_tarball(l, err);
 	if (r == 0)
-		r = strata_layout_commit(l, err);
+		r = strata_output_commit(l->out, err);
 	return r;
 }
 
-int strata_layout_commit(strata_layout *l, strata_error *err)
-{
-	if (l->format == STRATA_FORMAT_TARBALL) {
-		int r = write_tarball(l, err);
-		if (r < 0)
-			return r;
-	}
-	return strata_output_commit(l->out, err);
-}
-
-void strata_layout_abort(strata_layout *l)
+void strata_oci_layout_abort(strata_oci_layout *l)
 {
 	if (l != NULL)
 		strata_output_abort(l->out);
 }
 
-void strata_layout_free(strata_layout *l)
+void strata_oci_layout_free(strata_oci_layout *l)
 {
 	if (l == NULL)
 		return;

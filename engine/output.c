@@ -2,7 +2,7 @@
 #include "output.h"
 #include "fs_tree.h"
 #include "file.h"
-#include "strata_util.h"
+#include "alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cancel.h"
 #include "strata_error.h"
 
 typedef struct strata_output strata_output;
@@ -25,6 +26,7 @@ typedef struct strata_output_options {
 	bool force;                /* replace an existing target (see above) */
 	const char *const *inputs; /* paths the run reads (borrowed; missing ones are skipped) */
 	size_t ninputs;
+	const strata_cancel *cancel; /* for writers of outputs that take long (a tarball) */
 } strata_output_options;
 
 /* Fails if target exists (unless force allows it), its parent directory is

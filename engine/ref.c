@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
 #include "ref.h"
-#include "strata_util.h"
+#include "alloc.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
 #include "strata_error.h"
-#include "strata_util.h"
+#include "alloc.h"
 
 #include <stdarg.h>
 #include <stdbool.h>

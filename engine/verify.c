@@ -6,15 +6,16 @@
  * whose size differs from its descriptor is refused before it is read. Each
  * distinct manifest and blob is checked once, however many tags name it. */
 #define _GNU_SOURCE
-#include "verify.h"
+#include "strata.h"
 #include "archive_in.h"
-#include "digest.h"
+#include "sha256.h"
 #include "file.h"
 #include "fs_tree.h"
 #include "image_config.h"
 #include "json_check.h"
+#include "oci_image.h"
 #include "ref.h"
-#include "strata_util.h"
+#include "alloc.h"
 #include "tar_check.h"
 
 #include <archive.h>
@@ -30,11 +31,12 @@
 
 #define BUF (1u << 20)
 
-#define MT_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MT_INDEX STRATA_OCI_MT_INDEX
+#define MT_MANIFEST STRATA_OCI_MT_MANIFEST
+#define MT_CONFIG STRATA_OCI_MT_CONFIG
 
 typedef struct verifier {
+	const strata_cancel *cancel;
 	int blobs_fd; /* blobs/sha256 */
 	strata_verify_report *rep;
 	char **seen; /* digests (hex) of blobs already checked, sorted */
@@ -64,7 +66,7 @@ static int check_descriptor(json_t *d, const char *what, strata_error *err)
 	json_t *mt = json_object_get(d, "mediaType"), *dg = json_object_get(d, "digest"), *sz = json_object_get(d, "size");
 	if (!json_is_string(mt) || !is_media_type(json_string_value(mt)))
 		return strata_error_set(err, 0, "%s: 'mediaType' must be a media type string", what);
-	if (!json_is_string(dg) || !strata_json_is_sha256(json_string_value(dg)))
+	if (!json_is_string(dg) || !strata_json_check_sha256(json_string_value(dg)))
 		return strata_error_set(err, 0, "%s: 'digest' must be sha256:<64 lowercase hex>", what);
 	if (!json_is_integer(sz) || json_integer_value(sz) < 0)
 		return strata_error_set(err, 0, "%s: 'size' must be a non-negative integer", what);
@@ -160,16 +162,6 @@ static ssize_t hashing_read(void *arg, void *buf, size_t n)
 	return k;
 }
 
-static strata_compression media_compression(const char *mt)
-{
-	size_t n = strlen(mt);
-	if (n > 5 && strcmp(mt + n - 5, "+gzip") == 0)
-		return STRATA_COMPRESSION_GZIP;
-	if (n > 5 && strcmp(mt + n - 5, "+zstd") == 0)
-		return STRATA_COMPRESSION_ZSTD;
-	return STRATA_COMPRESSION_NONE;
-}
-
 /* One pass over a layer blob: its digest, its compression against the media
  * type, the decompressed bytes' digest against the diff_id, and the tar
  * structure to its end. */
@@ -186,13 +178,16 @@ static int check_layer(verifier *v, json_t *desc, const char *diff_id, const cha
 	strata_tar_check_init(&tc);
 	strata_archive_in *in = NULL;
 	cleanup_free char *name = strata_xasprintf("%s (sha256:%.12s)", what, hex);
-	int r = strata_archive_in_open(hashing_read, &src, name, STRATA_ARCHIVE_RAW, &in, err);
-	if (r == 0) {
-		strata_compression got = strata_archive_in_compression(in), want = media_compression(mt);
-		if (got != want)
-			r = strata_error_set(err, 0, "%s: the blob is %s-compressed but its media type %s says %s", what,
-					     strata_archive_compression_name(got), mt, strata_archive_compression_name(want));
-	}
+	int r = strata_archive_in_open(hashing_read, &src, name, STRATA_ARCHIVE_RAW, v->cancel, &in, err);
+	strata_compress mc = STRATA_COMPRESS_NONE;
+	strata_oci_image_layer_compression(mt, &mc); /* checked by check_manifest_fields */
+	strata_compression want = mc == STRATA_COMPRESS_GZIP   ? STRATA_COMPRESSION_GZIP
+				  : mc == STRATA_COMPRESS_ZSTD ? STRATA_COMPRESSION_ZSTD
+							       : STRATA_COMPRESSION_NONE;
+	if (r == 0 && strata_archive_in_compression(in) != want)
+		r = strata_error_set(err, 0, "%s: the blob is %s-compressed but its media type %s says %s", what,
+				     strata_archive_in_compression_name(strata_archive_in_compression(in)), mt,
+				     strata_archive_in_compression_name(want));
 	unsigned char *buf = strata_xmalloc(BUF);
 	while (r == 0) {
 		la_ssize_t n = strata_archive_in_read(in, buf, BUF);
@@ -212,7 +207,7 @@ static int check_layer(verifier *v, json_t *desc, const char *diff_id, const cha
 	 * as one, not as the decompression error it causes. */
 	int rr = 0;
 	for (ssize_t n; rr == 0 && (n = hashing_read(&src, buf, BUF)) != 0;) {
-		if (strata_cancelled())
+		if (strata_cancel_requested(v->cancel))
 			rr = strata_error_set(err, 0, "interrupted");
 		else if (n < 0 && errno != EINTR)
 			rr = strata_error_set(err, errno, "%s: cannot read the blob", what);
@@ -264,17 +259,9 @@ static int check_manifest_fields(json_t *man, strata_error *err)
 		cleanup_free char *lw = strata_xasprintf("layer %zu", i);
 		if ((r = check_descriptor(ld, lw, err)) < 0)
 			break;
-		static const char *const ok[] = {
-			"application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tar+gzip",
-			"application/vnd.oci.image.layer.v1.tar+zstd",
-			"application/vnd.oci.image.layer.nondistributable.v1.tar",
-			"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-			"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"};
 		const char *lt = json_string_value(json_object_get(ld, "mediaType"));
-		bool known = false;
-		for (size_t k = 0; k < STRATA_ARRAY_LEN(ok); k++)
-			known |= strcmp(lt, ok[k]) == 0;
-		if (!known)
+		strata_compress lc;
+		if (!strata_oci_image_layer_compression(lt, &lc))
 			r = strata_error_set(err, 0, "%s: unknown layer mediaType '%s'", lw, lt);
 	}
 	return r;
@@ -366,7 +353,7 @@ static int verify_index(verifier *v, json_t *idx, strata_error *err)
 	return r;
 }
 
-static int verify_dir(const char *dir, strata_verify_report *rep, strata_error *err)
+static int verify_dir(const char *dir, const strata_cancel *cancel, strata_verify_report *rep, strata_error *err)
 {
 	cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
@@ -392,7 +379,7 @@ static int verify_dir(const char *dir, strata_verify_report *rep, strata_error *
 	json_t *idx = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (idx == NULL)
 		return strata_error_set(err, 0, "index.json: invalid JSON: %s", je.text);
-	verifier v = {.rep = rep, .blobs_fd = -1};
+	verifier v = {.cancel = cancel, .rep = rep, .blobs_fd = -1};
 	cleanup_close int bfd = openat(dfd, "blobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (bfd < 0 || (v.blobs_fd = openat(bfd, "sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		r = strata_error_set(err, errno, "cannot open the directory blobs/sha256");
@@ -441,7 +428,7 @@ static int extract_member(struct archive *a, int fd, const char *file, const cha
 	return r;
 }
 
-static int unpack_tarball(const char *file, const char *dir, strata_error *err)
+static int unpack_tarball(const char *file, const char *dir, const strata_cancel *cancel, strata_error *err)
 {
 	cleanup_close int fd = strata_file_open_regular(AT_FDCWD, file, 0, "image archive", NULL, err);
 	if (fd < 0)
@@ -450,7 +437,7 @@ static int unpack_tarball(const char *file, const char *dir, strata_error *err)
 	if (dfd < 0)
 		return strata_error_set(err, errno, "cannot open '%s'", dir);
 	strata_archive_in *in = NULL;
-	int r = strata_archive_in_open_fd(fd, file, STRATA_ARCHIVE_TAR, &in, err);
+	int r = strata_archive_in_open_fd(fd, file, STRATA_ARCHIVE_TAR, cancel, &in, err);
 	if (r < 0)
 		return r;
 	struct archive *a = strata_archive_in_archive(in);
@@ -501,14 +488,14 @@ static int unpack_tarball(const char *file, const char *dir, strata_error *err)
 	return r;
 }
 
-int strata_verify(const char *path, strata_verify_report *rep, strata_error *err)
+int strata_verify(const char *path, const strata_cancel *cancel, strata_verify_report *rep, strata_error *err)
 {
 	struct stat st;
 	if (stat(path, &st) < 0)
 		return strata_error_set(err, errno, "cannot access '%s'", path);
 	memset(rep, 0, sizeof *rep);
 	if (S_ISDIR(st.st_mode)) {
-		int r = verify_dir(path, rep, err);
+		int r = verify_dir(path, cancel, rep, err);
 		return r < 0 ? strata_error_wrap(err, "%s", path) : 0;
 	}
 	if (!S_ISREG(st.st_mode))
@@ -518,9 +505,9 @@ int strata_verify(const char *path, strata_verify_report *rep, strata_error *err
 	cleanup_free char *dir = strata_xasprintf("%s/strata-verify-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (mkdtemp(dir) == NULL)
 		return strata_error_set(err, errno, "cannot create a temporary directory");
-	int r = unpack_tarball(path, dir, err);
+	int r = unpack_tarball(path, dir, cancel, err);
 	if (r == 0)
-		r = verify_dir(dir, rep, err);
+		r = verify_dir(dir, cancel, rep, err);
 	strata_fs_remove_tree(dir);
 	return r < 0 ? strata_error_wrap(err, "%s", path) : 0;
 }

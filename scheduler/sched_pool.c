@@ -86,6 +86,7 @@ typedef struct worker {
 _Static_assert(sizeof(worker) % SCHED_CACHE_LINE == 0, "worker must fill whole cache lines");
 
 struct strata_pool {
+	const char *notice; /* from the topology, or NULL; static */
 	worker *workers;
 	unsigned nworkers;
 	unsigned started; /* threads actually created */
@@ -408,10 +409,7 @@ strata_pool *strata_pool_create(const strata_pool_options *opts)
 	strata_pool *pool = calloc(1, sizeof *pool);
 	if (pool == NULL)
 		return NULL;
-	const char *notice = NULL;
-	pool->topo = strata_topology_create(&notice);
-	if (notice != NULL && !opts->quiet)
-		fprintf(stderr, "strata: notice: %s\n", notice);
+	pool->topo = strata_topology_create(&pool->notice);
 	unsigned cores = strata_topology_cores(pool->topo);
 	pool->nworkers = opts->threads ? opts->threads : cores;
 	/* Pinning only makes sense with at most one worker per core. */
@@ -594,4 +592,9 @@ void strata_pool_wait(strata_pool *pool, strata_group *group)
 		pthread_cond_wait(&pool->group_cond, &pool->group_mutex);
 	atomic_fetch_sub_explicit(&pool->external_waiters, 1, MO_SEQ_CST);
 	pthread_mutex_unlock(&pool->group_mutex);
+}
+
+const char *strata_pool_notice(const strata_pool *pool)
+{
+	return pool->notice;
 }

@@ -38,7 +38,6 @@ typedef struct strata_group {
 typedef struct strata_pool_options {
 	unsigned threads; /* 0: one per physical core (topology) */
 	bool no_bind;     /* do not pin worker i to core i */
-	bool quiet;       /* do not print the hwloc fallback notice */
 } strata_pool_options;
 
 /* Returns NULL with errno set when a thread cannot be started. opts may be
@@ -50,6 +49,11 @@ strata_pool *strata_pool_create(const strata_pool_options *opts);
 void strata_pool_free(strata_pool *pool);
 
 unsigned strata_pool_threads(const strata_pool *pool);
+
+/* A one-line notice about how the pool was set up (hwloc could not see the
+ * topology, say), or NULL. Static storage: the pool never prints; its user
+ * decides. */
+const char *strata_pool_notice(const strata_pool *pool);
 
 /* Queues fn(arg). group may be NULL (fire and forget; the caller must then
  * know by other means when it has run). Never fails (out of memory aborts). */

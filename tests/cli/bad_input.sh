@@ -38,7 +38,7 @@ expect_fail 2 "missing -o" --closure "$WORK/s/closure.json"
 expect_fail 2 "must be gzip, zstd or none" --closure "$WORK/s/closure.json" --compress lzma -o "$OUT"
 expect_fail 2 "--max-layers must be an integer" --closure "$WORK/s/closure.json" --max-layers 1 -o "$OUT"
 expect_fail 1 "not an RFC 3339 time" --closure "$WORK/s/closure.json" --store-dir "$SD" --created yesterday -o "$OUT"
-expect_fail 1 "no input" -o "$OUT"
+expect_fail 2 "no input: give --closure FILE" -o "$OUT"
 expect_fail 1 "output directory" --closure "$WORK/s/closure.json" --store-dir "$SD" -o "$WORK/no/such/dir/out"
 
 # An existing output is kept unless --force, which replaces it atomically.

@@ -38,7 +38,7 @@ json g4.json '{"Cmd":["a"]';                                        bl 1 "invali
 bl 2 "--uid must be an integer" --closure "$WORK/s/closure.json" --uid 99999999
 bl 2 "--level must be an integer" --closure "$WORK/s/closure.json" --level 0
 bl 2 "--threads must be an integer" --closure "$WORK/s/closure.json" --threads -3
-bl 2 "gzip --level must be 1..12" --closure "$WORK/s/closure.json" --level 15
+bl 2 "gzip compression level 15 is out of range (1 to 12)" --closure "$WORK/s/closure.json" --level 15
 
 # duplicates, cycles, '..'
 json d1.json "[{\"path\":\"$SD/$H-a\",\"narSize\":1},{\"path\":\"$SD/$H-a\",\"narSize\":2}]"; bl 1 "listed twice" --closure "$WORK/d1.json"

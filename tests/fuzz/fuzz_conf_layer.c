@@ -12,8 +12,7 @@
 #include <unistd.h>
 
 #include "fs_tree.h"
-#include "image_layered.h"
-#include "verify.h"
+#include "strata.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char layer_dir[96], layer[128], conf[96], out[96];
 	if (pool == NULL) {
-		strata_pool_options po = {.threads = 2, .quiet = true};
+		strata_pool_options po = {.threads = 2};
 		pool = strata_pool_create(&po);
 		snprintf(dir, sizeof dir, "/tmp/strata-fuzz-conf-layer-%ld", (long)getpid());
 		mkdir(dir, 0700);
@@ -62,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	strata_error err = STRATA_ERROR_INIT;
 	if (strata_build_layered(pool, &o, &summary, &err) == 0) {
 		strata_verify_report rep;
-		if (strata_verify(out, &rep, &err) < 0)
+		if (strata_verify(out, NULL, &rep, &err) < 0)
 			abort(); /* a layer.tar accepted as a tar must verify as one */
 		json_decref(summary);
 	} else if (err.msg == NULL) {

@@ -11,9 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "convert.h"
+#include "strata.h"
 #include "fs_tree.h"
-#include "verify.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,7 +28,7 @@ static void cleanup(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (pool == NULL) {
-		strata_pool_options po = {.threads = 2, .quiet = true};
+		strata_pool_options po = {.threads = 2};
 		pool = strata_pool_create(&po);
 		snprintf(dir, sizeof dir, "/tmp/strata-fuzz-convert-%ld", (long)getpid());
 		mkdir(dir, 0700);
@@ -46,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	strata_error err = STRATA_ERROR_INIT;
 	if (strata_convert(pool, &o, &summary, &err) == 0) {
 		strata_verify_report rep;
-		if (strata_verify(out, &rep, &err) < 0)
+		if (strata_verify(out, NULL, &rep, &err) < 0)
 			abort(); /* whatever convert writes must verify */
 		json_decref(summary);
 	} else if (err.msg == NULL) {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bundle.h"
+#include "mount_spec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	spec[size] = '\0';
 	json_t *m = NULL;
 	strata_error err = STRATA_ERROR_INIT;
-	if (strata_mount_parse(spec, &m, &err) == 0) {
+	if (strata_mount_spec_parse(spec, &m, &err) == 0) {
 		const char *dest = json_string_value(json_object_get(m, "destination"));
 		const char *type = json_string_value(json_object_get(m, "type"));
 		if (dest == NULL || dest[0] != '/' || strcmp(dest, "/") == 0 || strstr(dest, "//") ||

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image_layered.h"
+#include "timestamp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -15,10 +15,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s[size] = '\0';
 	long long t = 0, u = 0;
 	strata_error err = STRATA_ERROR_INIT;
-	if (strata_parse_time(s, &t, &err) == 0 && t >= 0 && t < 253402300800LL) {
+	if (strata_timestamp_parse(s, &t, &err) == 0 && t >= 0 && t < 253402300800LL) {
 		char buf[32];
-		strata_format_time(t, buf);
-		if (strata_parse_time(buf, &u, &err) < 0 || u != t)
+		strata_timestamp_format(t, buf);
+		if (strata_timestamp_parse(buf, &u, &err) < 0 || u != t)
 			abort();
 	}
 	strata_error_clear(&err);

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "verify.h"
+#include "strata.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(in, sizeof in, "/proc/self/fd/%d", fd);
 	strata_verify_report rep;
 	strata_error err = STRATA_ERROR_INIT;
-	if (strata_verify(in, &rep, &err) < 0 && err.msg == NULL)
+	if (strata_verify(in, NULL, &rep, &err) < 0 && err.msg == NULL)
 		abort();
 	strata_error_clear(&err);
 	close(fd);

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bundle.h"
-#include "closure.h"
-#include "image_layered.h"
+#include "mount_spec.h"
+#include "store.h"
+#include "timestamp.h"
 #include "ref.h"
 #include "tar_check.h"
 
@@ -197,13 +197,13 @@ static void test_paths(void **s)
 	expect_norm(strata_store_dir_normalise, "/nix/./store", NULL);
 	expect_norm(strata_store_dir_normalise, "/", NULL);
 	expect_norm(strata_store_dir_normalise, "///", NULL);
-	expect_norm(strata_mount_destination_normalise, "//data//x/./", "/data/x");
-	expect_norm(strata_mount_destination_normalise, "/", NULL);
-	expect_norm(strata_mount_destination_normalise, "/.", NULL);
-	expect_norm(strata_mount_destination_normalise, "/..", NULL);
-	expect_norm(strata_mount_destination_normalise, "/a/../b", NULL);
-	expect_norm(strata_mount_destination_normalise, "rel", NULL);
-	expect_norm(strata_mount_destination_normalise, "/a..b/.c", "/a..b/.c");
+	expect_norm(strata_mount_spec_destination, "//data//x/./", "/data/x");
+	expect_norm(strata_mount_spec_destination, "/", NULL);
+	expect_norm(strata_mount_spec_destination, "/.", NULL);
+	expect_norm(strata_mount_spec_destination, "/..", NULL);
+	expect_norm(strata_mount_spec_destination, "/a/../b", NULL);
+	expect_norm(strata_mount_spec_destination, "rel", NULL);
+	expect_norm(strata_mount_spec_destination, "/a..b/.c", "/a..b/.c");
 }
 
 static void test_times(void **s)
@@ -211,15 +211,15 @@ static void test_times(void **s)
 	(void)s;
 	long long t;
 	strata_error err = STRATA_ERROR_INIT;
-	assert_int_equal(strata_parse_time("9999-12-31T23:59:59Z", &t, &err), 0);
+	assert_int_equal(strata_timestamp_parse("9999-12-31T23:59:59Z", &t, &err), 0);
 	assert_int_equal(t, 253402300799LL);
 	char out[32];
-	strata_format_time(t, out);
+	strata_timestamp_format(t, out);
 	assert_string_equal(out, "9999-12-31T23:59:59Z");
-	assert_true(strata_parse_time("9999-12-31T23:59:60Z", &t, &err) < 0);
-	assert_true(strata_parse_time("9999-12-31T23:00:00-01:00", &t, &err) < 0);
-	assert_true(strata_parse_time("1969-12-31T23:59:59Z", &t, &err) < 0);
-	assert_int_equal(strata_parse_time("1970-01-01T01:00:00+01:00", &t, &err), 0);
+	assert_true(strata_timestamp_parse("9999-12-31T23:59:60Z", &t, &err) < 0);
+	assert_true(strata_timestamp_parse("9999-12-31T23:00:00-01:00", &t, &err) < 0);
+	assert_true(strata_timestamp_parse("1969-12-31T23:59:59Z", &t, &err) < 0);
+	assert_int_equal(strata_timestamp_parse("1970-01-01T01:00:00+01:00", &t, &err), 0);
 	assert_int_equal(t, 0);
 	strata_error_clear(&err);
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "closure.h"
+#include "closure_load.h"
 #include "layering.h"
 
 #define SD "/nix/store"
@@ -28,7 +28,7 @@ static strata_closure *load(const char *json)
 	close(fd);
 	strata_closure *c = NULL;
 	strata_error err = STRATA_ERROR_INIT;
-	int r = strata_closure_load(path, SD, &c, &err);
+	int r = strata_closure_load(path, SD, NULL, &c, &err);
 	if (r < 0)
 		fprintf(stderr, "load: %s\n", err.msg);
 	assert_int_equal(r, 0);
@@ -162,7 +162,7 @@ static void expect_load_error(const char *json, const char *needle)
 	close(fd);
 	strata_closure *c = NULL;
 	strata_error err = STRATA_ERROR_INIT;
-	assert_true(strata_closure_load(path, SD, &c, &err) < 0);
+	assert_true(strata_closure_load(path, SD, NULL, &c, &err) < 0);
 	assert_null(c);
 	if (strstr(err.msg, needle) == NULL)
 		fail_msg("expected '%s' in '%s'", needle, err.msg);

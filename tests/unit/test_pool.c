@@ -41,7 +41,7 @@ static void fib_task(void *arg)
 
 static void run_fib(unsigned threads, int n)
 {
-	strata_pool_options o = {.threads = threads, .quiet = true};
+	strata_pool_options o = {.threads = threads};
 	pool = strata_pool_create(&o);
 	assert_non_null(pool);
 	assert_int_equal(strata_pool_threads(pool), threads);
@@ -87,7 +87,7 @@ static void spawner_task(void *arg)
 static void test_million_tiny(void **s)
 {
 	(void)s;
-	strata_pool_options o = {.threads = 2, .quiet = true};
+	strata_pool_options o = {.threads = 2};
 	pool = strata_pool_create(&o);
 	atomic_store(&counter, 0);
 	strata_group g = STRATA_GROUP_INIT;
@@ -115,7 +115,7 @@ static void *foreign_main(void *arg)
 static void test_foreign_spawns(void **s)
 {
 	(void)s;
-	strata_pool_options o = {.threads = 3, .quiet = true};
+	strata_pool_options o = {.threads = 3};
 	pool = strata_pool_create(&o);
 	atomic_store(&counter, 0);
 	pthread_t th[FOREIGN];
@@ -155,7 +155,7 @@ static void parent_task(void *arg)
 static void test_wait_inside_task(void **s)
 {
 	(void)s;
-	strata_pool_options o = {.threads = 2, .quiet = true};
+	strata_pool_options o = {.threads = 2};
 	pool = strata_pool_create(&o);
 	atomic_store(&counter, 0);
 	int ok = 0;
@@ -180,7 +180,7 @@ static void test_shutdown_pending(void **s)
 {
 	(void)s;
 	for (unsigned threads = 1; threads <= 3; threads++) {
-		strata_pool_options o = {.threads = threads, .quiet = true};
+		strata_pool_options o = {.threads = threads};
 		pool = strata_pool_create(&o);
 		atomic_store(&counter, 0);
 		for (int i = 0; i < 1000; i++)
@@ -210,7 +210,7 @@ static void helper_task(void *arg)
 static void test_help_one_worker(void **s)
 {
 	(void)s;
-	strata_pool_options o = {.threads = 1, .quiet = true};
+	strata_pool_options o = {.threads = 1};
 	pool = strata_pool_create(&o);
 	atomic_store(&flag, 0);
 	strata_group g = STRATA_GROUP_INIT;
@@ -245,7 +245,7 @@ static void local_helper_task(void *arg)
 static void test_help_local(void **s)
 {
 	(void)s;
-	strata_pool_options o = {.threads = 1, .quiet = true};
+	strata_pool_options o = {.threads = 1};
 	pool = strata_pool_create(&o);
 	atomic_store(&own_ran, 0);
 	atomic_store(&injected_ran, 0);
@@ -266,7 +266,7 @@ static void test_help_local(void **s)
 static void test_default_threads(void **s)
 {
 	(void)s;
-	strata_pool_options o = {.quiet = true};
+	strata_pool_options o = {0};
 	strata_pool *p = strata_pool_create(&o);
 	assert_non_null(p);
 	assert_true(strata_pool_threads(p) >= 1);

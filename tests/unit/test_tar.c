@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tar_stream.h"
+#include "tar.h"
 
 static size_t sunk;
 static int count_sink(void *arg, const void *buf, size_t n, strata_error *err)

@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
-#include "strata_util.h"
+#include "alloc.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,31 +82,4 @@ void strata_cleanup_fclosep(FILE **f)
 {
 	if (*f != NULL)
 		fclose(*f);
-}
-
-static const volatile int *cancel_flag;
-
-void strata_cancel_watch(const volatile int *flag)
-{
-	cancel_flag = flag;
-}
-
-int strata_cancelled(void)
-{
-	return cancel_flag != NULL && *cancel_flag != 0;
-}
-
-int strata_cmp_strp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void strata_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
 }

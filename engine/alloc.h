@@ -1,10 +1,18 @@
-/* strata_util: allocation that never returns NULL, cleanup attributes for
- * locals (GCC/Clang extension on top of C11), and small helpers.
+/* strata_alloc: allocation that never returns NULL, and cleanup attributes
+ * for locals (a GCC/Clang extension on top of C11, as crun uses).
  *
  * Out of memory is not an error path (as in crun): the x* allocators print
- * one line and exit(1). */
-#ifndef STRATA_UTIL_H
-#define STRATA_UTIL_H
+ * one line and exit(1).
+ *
+ * Cleanup style: a function that owns a resource for its whole body declares
+ * it cleanup_* and hands it on with strata_steal_pointer / strata_get_and_reset;
+ * a longer function with several resources and one exit releases them at an
+ * `out:` label instead. Modules define cleanup_<type> for their own types
+ * (cleanup_json in json_check.h, cleanup_closure in closure.h, ...).
+ *
+ * Threads: reentrant. */
+#ifndef STRATA_ALLOC_H
+#define STRATA_ALLOC_H
 
 #include <stddef.h>
 #include <stdio.h>
@@ -42,17 +50,5 @@ static inline int strata_get_and_reset(int *fd)
 
 #define STRATA_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define STRATA_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Cancellation (SIGINT/SIGTERM): main registers the flag its signal
- * handler sets; long loops (walks, copies, producers) poll strata_cancelled
- * and stop with an "interrupted" error. Before registration: never. */
-void strata_cancel_watch(const volatile int *flag);
-int strata_cancelled(void);
-
-/* qsort/bsearch comparator for an array of char * (byte order). */
-int strata_cmp_strp(const void *a, const void *b);
-
-/* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
-void strata_hex(const unsigned char *in, size_t n, char *out);
 
 #endif

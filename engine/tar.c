@@ -1,7 +1,7 @@
 #define _GNU_SOURCE
-#include "tar_stream.h"
+#include "tar.h"
 #include "fs_tree.h"
-#include "strata_util.h"
+#include "alloc.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -172,7 +172,7 @@ static int copy_sparse(strata_tar *t, int fd, const char *name, const char *host
 		return (uint64_t)now.st_size < size ? shrank(host_path, (uint64_t)now.st_size, size, err)
 						    : grew(host_path, size, err);
 	while (off < size) {
-		if (strata_cancelled())
+		if (strata_cancel_requested(t->o.cancel))
 			return strata_error_set(err, 0, "interrupted");
 		off_t data = lseek(fd, (off_t)off, SEEK_DATA);
 		if (data < 0)
@@ -221,7 +221,7 @@ static int copy_dense(strata_tar *t, int fd, const char *name, const char *host_
 {
 	uint64_t off = 0;
 	for (;;) {
-		if (strata_cancelled())
+		if (strata_cancel_requested(t->o.cancel))
 			return strata_error_set(err, 0, "interrupted");
 		uint64_t left = size - off + 1;
 		size_t want = left > COPY_BUF ? COPY_BUF : (size_t)left;
@@ -303,7 +303,7 @@ static int tree_visit(void *arg, const strata_fs_entry *e, strata_error *err)
 
 int strata_tar_add_tree(strata_tar *t, const char *host_path, strata_error *err)
 {
-	static const strata_fs_walk_ops ops = {.visit = tree_visit};
+	strata_fs_walk_ops ops = {.visit = tree_visit, .cancel = t->o.cancel};
 	return strata_fs_walk(host_path, &ops, t, err);
 }
 

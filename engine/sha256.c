@@ -1,7 +1,18 @@
-#include "digest.h"
-#include "strata_util.h"
+#include "sha256.h"
+#include "alloc.h"
 
 #include <openssl/evp.h>
+
+/* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
+static void hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
 
 /* A strata_sha256 is an EVP_MD_CTX; the opaque type keeps OpenSSL out of the
  * other headers. */
@@ -23,7 +34,7 @@ void strata_sha256_final_hex(strata_sha256 *s, char out[65])
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned len = 0;
 	EVP_DigestFinal_ex((EVP_MD_CTX *)s, md, &len);
-	strata_hex(md, len, out);
+	hex(md, len, out);
 }
 
 void strata_sha256_free(strata_sha256 *s)
@@ -36,5 +47,5 @@ void strata_sha256_hex(const void *data, size_t n, char out[65])
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned len = 0;
 	EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
-	strata_hex(md, len, out);
+	hex(md, len, out);
 }

@@ -9,19 +9,21 @@
  * The archive is padded to a 10240-byte record, as Python's tarfile does.
  *
  * Threads: one writer per thread; different writers run concurrently. */
-#ifndef STRATA_TAR_STREAM_H
-#define STRATA_TAR_STREAM_H
+#ifndef STRATA_TAR_H
+#define STRATA_TAR_H
 
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "cancel.h"
 #include "strata_error.h"
 
 typedef struct strata_tar_options {
 	int64_t mtime;
 	int64_t uid, gid;
-	const char *uname, *gname; /* copied at create */
+	const char *uname, *gname;   /* copied at create; NULL: root */
+	const strata_cancel *cancel; /* polled while files are copied and trees walked */
 } strata_tar_options;
 
 /* Receives the tar bytes in order. Returns 0, or negative with err filled

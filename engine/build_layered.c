@@ -1,0 +1,161 @@
+/* strata_build_layered: the five stages of strata.h's data path, each in its
+ * own module: plan (image_plan.c) -> layout (oci_layout.c) -> layers
+ * (layer_writer.c, layer_source.c) -> assemble (oci_image.c) -> finish. */
+#define _GNU_SOURCE
+#include "strata.h"
+#include "alloc.h"
+#include "image_plan.h"
+#include "layer_source.h"
+#include "layer_writer.h"
+#include "oci_image.h"
+#include "oci_layout.h"
+#include "ref.h"
+
+#include <string.h>
+#include <time.h>
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* What assembling produced, for finish and the summary. */
+typedef struct assembled {
+	char cfg_hex[65], man_hex[65];
+	uint64_t cfg_size, man_size;
+	char tag_buf[33];
+	const char *tag;
+	double layers_seconds;
+} assembled;
+
+static int build_layers(strata_pool *pool, const strata_layered_options *o, const strata_image_plan *p,
+			strata_oci_layout *layout, strata_layer_result *results, strata_error *err)
+{
+	const strata_image_settings *s = &p->s;
+	strata_layer_writer_options wo = {
+		.codec = strata_layer_codec_get(s->compress),
+		.level = s->level,
+		.progress = o->progress,
+		.progress_arg = o->progress_arg,
+		.bytes_total = p->bytes_total,
+		.layers_total = p->nlayers,
+		.cancel = o->cancel,
+	};
+	strata_tar_options tar = {.mtime = s->mtime, .uid = s->uid, .gid = s->gid, .uname = s->uname,
+				  .gname = s->gname, .cancel = o->cancel};
+	strata_layer_writer *w = strata_layer_writer_create(pool, &wo, strata_oci_layout_blob_dir(layout));
+	for (size_t i = 0; i < p->nlayers; i++)
+		strata_layer_source_spawn(w, &p->layers[i].source, &tar, &results[i]);
+	int r = strata_layer_writer_finish(w, err);
+	strata_layer_writer_free(w);
+	return r;
+}
+
+/* Config and manifest blobs; the tag (given, else as nixpkgs derived from a
+ * hash of the inputs: the config digest covers every diff_id and the whole
+ * config). */
+static int assemble(const strata_image_plan *p, const strata_layer_result *results, strata_oci_layout *layout,
+		    assembled *a, strata_error *err)
+{
+	const char **diff_ids = strata_xcalloc(p->nlayers, sizeof *diff_ids);
+	strata_oci_history *history = strata_xcalloc(p->nlayers, sizeof *history);
+	json_t *layers = json_array();
+	for (size_t i = 0; i < p->nlayers; i++) {
+		diff_ids[i] = results[i].diff_id;
+		history[i] = p->layers[i].history;
+		json_array_append_new(layers, strata_oci_image_descriptor(strata_oci_image_layer_media_type(p->s.compress),
+									  results[i].digest, results[i].size));
+	}
+	strata_oci_config_input ci = {p->s.created, p->s.architecture, p->s.os, p->s.config, p->nlayers, diff_ids, history};
+	json_t *cfg = strata_oci_image_config(&ci);
+	int r = strata_oci_layout_put_json(layout, cfg, a->cfg_hex, &a->cfg_size, err);
+	json_decref(cfg);
+	if (r == 0) {
+		json_t *man = strata_oci_image_manifest(a->cfg_hex, a->cfg_size, layers);
+		r = strata_oci_layout_put_json(layout, man, a->man_hex, &a->man_size, err);
+		json_decref(man);
+	}
+	json_decref(layers);
+	free(diff_ids);
+	free(history);
+	memcpy(a->tag_buf, a->cfg_hex, 32);
+	a->tag = p->s.tag ? p->s.tag : a->tag_buf;
+	return r;
+}
+
+static int finish(const strata_image_plan *p, strata_oci_layout *layout, const assembled *a, strata_error *err)
+{
+	json_t *mans = json_array();
+	strata_oci_image_index_add(mans, a->man_hex, a->man_size, a->tag, p->s.architecture, p->s.os);
+	json_t *index = strata_oci_image_index(mans);
+	int r = strata_oci_layout_finish(layout, index, err);
+	json_decref(index);
+	return r;
+}
+
+static json_t *summary(const strata_layered_options *o, const strata_image_plan *p, const strata_layer_result *res,
+		       const assembled *a, strata_pool *pool, double t0)
+{
+	json_t *sum = json_object(), *layers = json_array();
+	json_object_set_new(sum, "output", json_string(o->output));
+	if (p->s.name)
+		json_object_set_new(sum, "name", json_string(p->s.name));
+	json_object_set_new(sum, "tag", json_string(a->tag));
+	json_object_set_new(sum, "manifest", json_sprintf("sha256:%s", a->man_hex));
+	json_object_set_new(sum, "config", json_sprintf("sha256:%s", a->cfg_hex));
+	json_object_set_new(sum, "media_type", json_string(strata_oci_image_layer_media_type(p->s.compress)));
+	uint64_t sum_tar = 0, sum_blob = 0;
+	for (size_t i = 0; i < p->nlayers; i++) {
+		json_t *L = json_object(), *paths = json_array();
+		json_object_set_new(L, "digest", json_sprintf("sha256:%s", res[i].digest));
+		json_object_set_new(L, "diff_id", json_sprintf("sha256:%s", res[i].diff_id));
+		json_object_set_new(L, "size", json_integer((json_int_t)res[i].size));
+		json_object_set_new(L, "uncompressed_size", json_integer((json_int_t)res[i].tar_size));
+		for (size_t k = 0; k < p->layers[i].nstore_paths; k++)
+			json_array_append_new(paths, json_string(p->layers[i].store_paths[k]));
+		json_object_set_new(L, "store_paths", paths);
+		json_array_append_new(layers, L);
+		sum_tar += res[i].tar_size;
+		sum_blob += res[i].size;
+	}
+	json_object_set_new(sum, "layers", layers);
+	json_object_set_new(sum, "uncompressed_bytes", json_integer((json_int_t)sum_tar));
+	json_object_set_new(sum, "compressed_bytes", json_integer((json_int_t)sum_blob));
+	json_t *tm = json_object();
+	json_object_set_new(tm, "layers_seconds", json_real(a->layers_seconds));
+	json_object_set_new(tm, "total_seconds", json_real(now_seconds() - t0));
+	json_object_set_new(sum, "timings", tm);
+	json_object_set_new(sum, "threads", json_integer(strata_pool_threads(pool)));
+	return sum;
+}
+
+int strata_build_layered(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret,
+			 strata_error *err)
+{
+	double t0 = now_seconds();
+	cleanup_plan strata_image_plan *plan = NULL;
+	cleanup_layout strata_oci_layout *layout = NULL;
+	cleanup_free strata_layer_result *results = NULL;
+	assembled a = {0};
+	int r = strata_image_plan_layered(o, &plan, err);
+	if (r == 0) {
+		strata_output_options oo = {.force = o->force, .inputs = plan->inputs, .ninputs = plan->ninputs,
+					    .cancel = o->cancel};
+		r = strata_oci_layout_create(o->output, o->format, &oo, &layout, err);
+	}
+	if (r == 0) {
+		results = strata_xcalloc(plan->nlayers, sizeof *results);
+		double t = now_seconds();
+		r = build_layers(pool, o, plan, layout, results, err);
+		a.layers_seconds = now_seconds() - t;
+	}
+	if (r == 0)
+		r = assemble(plan, results, layout, &a, err);
+	if (r == 0)
+		r = finish(plan, layout, &a, err);
+	if (r == 0)
+		*summary_ret = summary(o, plan, results, &a, pool, t0);
+	return r;
+}

@@ -1,0 +1,32 @@
+/* strata_closure_load: a closure from what a user already has:
+ *   - exportReferencesGraph JSON: a list of {path, narHash, narSize,
+ *     references, closureSize}, bare or wrapped in an object under one key
+ *     (the .attrs.json form, {"closure": [...]});
+ *   - `nix path-info --json --recursive`: an array (Nix < 2.19) or an object
+ *     keyed by store path (Nix >= 2.19) of {narSize, references, ...};
+ *   - a text file of store paths, one per line: references are found by
+ *     scanning the listed paths (store_scan.h), as Nix does.
+ * Sizes a form lacks are measured (which needs the paths to exist). Every
+ * path must be a store path directly in store_dir; every reference must be
+ * in the closure; duplicates are errors.
+ *
+ * Threads: reentrant. */
+#ifndef STRATA_CLOSURE_LOAD_H
+#define STRATA_CLOSURE_LOAD_H
+
+#include <stddef.h>
+
+#include "cancel.h"
+#include "closure.h"
+#include "strata_error.h"
+
+/* Reads file (a regular file, at most STRATA_FILE_MAX_CLOSURE bytes). */
+int strata_closure_load(const char *file, const char *store_dir, const strata_cancel *cancel,
+			strata_closure **out, strata_error *err);
+
+/* The same from a NUL-terminated buffer of len bytes (modified: the text
+ * form is split in place); file names the input in errors. */
+int strata_closure_load_buffer(char *buf, size_t len, const char *file, const char *store_dir,
+			       const strata_cancel *cancel, strata_closure **out, strata_error *err);
+
+#endif

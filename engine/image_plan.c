@@ -1,0 +1,447 @@
+#define _GNU_SOURCE
+#include "image_plan.h"
+#include "alloc.h"
+#include "closure_load.h"
+#include "file.h"
+#include "image_config.h"
+#include "layer_codec.h"
+#include "layering.h"
+#include "nix_conf.h"
+#include "ref.h"
+#include "store.h"
+#include "timestamp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+/* What the plan owns behind the public fields. */
+struct strata_plan_private {
+	strata_nix_conf conf;
+	strata_closure *closure;
+	strata_layering *layering;
+	strata_ref repo_tag;
+	strata_synth_entry *synth;
+	size_t nsynth;
+	char **strings; /* settings and history strings */
+	size_t nstrings;
+	char ***path_lists; /* per layer, the store paths (closure input) */
+	size_t npath_lists;
+};
+
+static const char *keep(strata_image_plan *p, char *s)
+{
+	struct strata_plan_private *v = p->priv;
+	v->strings = strata_xrealloc(v->strings, (v->nstrings + 1) * sizeof *v->strings);
+	v->strings[v->nstrings++] = s;
+	return s;
+}
+
+const char *strata_image_plan_host_arch(void)
+{
+	static const struct {
+		const char *machine, *goarch;
+	} map[] = {{"x86_64", "amd64"},   {"aarch64", "arm64"}, {"armv7l", "arm"},   {"armv6l", "arm"},
+		   {"i686", "386"},       {"i386", "386"},      {"ppc64le", "ppc64le"},
+		   {"riscv64", "riscv64"}, {"s390x", "s390x"},   {"loongarch64", "loong64"}};
+	struct utsname u;
+	if (uname(&u) == 0)
+		for (size_t i = 0; i < STRATA_ARRAY_LEN(map); i++)
+			if (strcmp(u.machine, map[i].machine) == 0)
+				return map[i].goarch;
+	return "amd64";
+}
+
+/* ---------- settings ---------- */
+
+/* Inputs that cannot go together, named as concepts (the front end knows
+ * its flags for them). */
+static int check_inputs(const strata_layered_options *o, strata_error *err)
+{
+	if (o->conf_file && o->closure_file)
+		return strata_error_set(err, 0, "a conf.json and a closure cannot both be given");
+	if (!o->conf_file && !o->closure_file)
+		return strata_error_set(err, 0, "no input: a closure or a conf.json is needed");
+	if (o->conf_file && (o->nroots || o->ncontents || o->layering != STRATA_LAYERING_DEFAULT || o->max_layers))
+		return strata_error_set(err, 0, "a conf.json fixes the layers: roots, contents, layering and the "
+						"layer limit do not apply to it");
+	return 0;
+}
+
+/* A time: the option, else conf.json's, else fallback ("now" allowed). */
+static int resolve_time(const char *opt, const char *conf, long long fallback, const char *what, long long *out,
+			strata_error *err)
+{
+	const char *s = opt ? opt : conf;
+	if (s == NULL) {
+		*out = fallback;
+		return 0;
+	}
+	if (strcmp(s, "now") == 0) {
+		*out = (long long)time(NULL);
+		return 0;
+	}
+	return strata_timestamp_parse(s, out, err) < 0 ? strata_error_wrap(err, "%s", what) : 0;
+}
+
+static int resolve_owner(const strata_layered_options *o, const strata_nix_conf *conf, strata_image_settings *s,
+			 strata_error *err)
+{
+	s->uid = o->uid >= 0 ? o->uid : 0;
+	s->gid = o->gid >= 0 ? o->gid : 0;
+	/* conf.json gives them as strings (jq --arg); validated by its parser. */
+	if (o->uid < 0)
+		strata_nix_conf_id(conf, "uid", &s->uid, NULL);
+	if (o->gid < 0)
+		strata_nix_conf_id(conf, "gid", &s->gid, NULL);
+	if (s->uid < 0 || s->uid > STRATA_MAX_ID || s->gid < 0 || s->gid > STRATA_MAX_ID)
+		return strata_error_set(err, 0, "uid and gid must be between 0 and %d", STRATA_MAX_ID);
+	s->uname = o->uname ? o->uname : strata_nix_conf_str(conf, "uname") ? strata_nix_conf_str(conf, "uname") : "root";
+	s->gname = o->gname ? o->gname : strata_nix_conf_str(conf, "gname") ? strata_nix_conf_str(conf, "gname") : "root";
+	return 0;
+}
+
+static int resolve_config(strata_image_plan *p, const strata_layered_options *o, strata_error *err)
+{
+	const strata_nix_conf *conf = &p->priv->conf;
+	if (o->config_file == NULL)
+		return strata_image_config_normalise(conf->root ? json_object_get(conf->root, "config") : NULL,
+						     o->conf_file ? o->conf_file : "config", &p->s.config, err);
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	int r = strata_file_read_all(AT_FDCWD, o->config_file, 0, STRATA_FILE_MAX_JSON, "config file", &buf, &len, err);
+	return r < 0 ? r : strata_image_config_parse(buf, len, o->config_file, &p->s.config, err);
+}
+
+/* name and tag: the options, else conf.json's repo_tag. */
+static int resolve_names(strata_image_plan *p, const strata_layered_options *o, strata_error *err)
+{
+	strata_image_settings *s = &p->s;
+	const char *rt = strata_nix_conf_str(&p->priv->conf, "repo_tag");
+	if (o->tag == NULL && rt != NULL) {
+		if (strata_ref_parse(rt, &p->priv->repo_tag, err) < 0)
+			return strata_error_wrap(err, "%s: repo_tag", o->conf_file);
+		s->tag = p->priv->repo_tag.tag ? p->priv->repo_tag.tag : "latest";
+	} else {
+		s->tag = o->tag;
+	}
+	s->name = o->name;
+	if (s->name && strata_ref_check_name(s->name, err) < 0)
+		return -1;
+	if (s->tag && (strata_ref_check_tag(s->tag, err) < 0 || strata_ref_check_ref_name(s->tag, err) < 0))
+		return -1;
+	return 0;
+}
+
+static int resolve_settings(strata_image_plan *p, const strata_layered_options *o, strata_error *err)
+{
+	strata_image_settings *s = &p->s;
+	const strata_nix_conf *conf = &p->priv->conf;
+	char *store_dir = NULL;
+	int r = strata_store_dir_normalise(o->store_dir ? o->store_dir : strata_nix_conf_str(conf, "store_dir"),
+					   &store_dir, err);
+	if (r < 0)
+		return r;
+	s->store_dir = keep(p, store_dir);
+	long long created_default = STRATA_DEFAULT_CREATED;
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	if (sde && *sde && strata_timestamp_parse(sde, &created_default, err) < 0)
+		return strata_error_wrap(err, "SOURCE_DATE_EPOCH");
+	if ((r = resolve_time(o->created, strata_nix_conf_str(conf, "created"), created_default, "created time",
+			      &s->created, err)) < 0 ||
+	    (r = resolve_time(o->mtime, strata_nix_conf_str(conf, "mtime"), STRATA_DEFAULT_MTIME, "file time",
+			      &s->mtime, err)) < 0 ||
+	    (r = resolve_owner(o, conf, s, err)) < 0)
+		return r;
+	s->architecture = o->architecture ? o->architecture
+			  : strata_nix_conf_str(conf, "architecture") ? strata_nix_conf_str(conf, "architecture")
+								       : strata_image_plan_host_arch();
+	s->os = STRATA_DEFAULT_OS;
+	const strata_layer_codec *codec = strata_layer_codec_get(o->compress);
+	if ((r = strata_layer_codec_check_level(codec, o->level, err)) < 0)
+		return r;
+	s->compress = o->compress;
+	s->level = strata_layer_codec_level(codec, o->level);
+	if ((r = resolve_names(p, o, err)) < 0)
+		return r;
+	return resolve_config(p, o, err);
+}
+
+/* ---------- the customisation layer from contents (lndir semantics) ---------- */
+
+typedef struct join_item {
+	char *rel;         /* "" for the top */
+	const char **srcs; /* the sources that have rel as a directory */
+	size_t nsrcs;
+	char *link;        /* NULL: a directory to expand; else the entry is a symlink to it */
+} join_item;
+
+static void synth_add(struct strata_plan_private *v, char *name, char *target)
+{
+	v->synth = strata_xrealloc(v->synth, (v->nsynth + 1) * sizeof *v->synth);
+	v->synth[v->nsynth++] = (strata_synth_entry){name, target};
+}
+
+/* The sorted union of the entries of rel in every source. */
+static int join_names(const join_item *it, char ***names_ret, size_t *n_ret, strata_error *err)
+{
+	char **names = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < it->nsrcs; i++) {
+		cleanup_free char *dir = strata_xasprintf("%s%s%s", it->srcs[i], *it->rel ? "/" : "", it->rel);
+		/* A contents path itself may be a symlink (symlinkJoin follows
+		 * it); below it, every directory was lstat'ed as one. */
+		cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (*it->rel ? O_NOFOLLOW : 0));
+		char **some = NULL;
+		size_t ns = 0;
+		if (fd < 0 || strata_file_list_dir(fd, dir, &some, &ns, err) < 0) {
+			strata_file_free_names(names, n);
+			return fd < 0 ? strata_error_set(err, errno, "contents: cannot open '%s'", dir) : -1;
+		}
+		names = strata_xrealloc(names, (n + ns + 1) * sizeof *names);
+		memcpy(names + n, some, ns * sizeof *some);
+		n += ns;
+		free(some);
+	}
+	if (n > 1)
+		qsort(names, n, sizeof *names, strata_file_cmp_names);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (u > 0 && strcmp(names[u - 1], names[i]) == 0)
+			free(names[i]);
+		else
+			names[u++] = names[i];
+	}
+	*names_ret = names;
+	*n_ret = u;
+	return 0;
+}
+
+/* The child items of a directory item: directories present in several
+ * sources become real directories (expanded later, in order); every other
+ * entry is a symlink to the first source that has it. */
+static join_item *join_children(const join_item *it, char **names, size_t n)
+{
+	join_item *kids = strata_xcalloc(n ? n : 1, sizeof *kids);
+	for (size_t i = 0; i < n; i++) {
+		join_item *k = &kids[i];
+		k->rel = strata_xasprintf("%s%s%s", it->rel, *it->rel ? "/" : "", names[i]);
+		k->srcs = strata_xmalloc(it->nsrcs * sizeof *k->srcs);
+		const char *first = NULL;
+		bool first_is_dir = false;
+		for (size_t s = 0; s < it->nsrcs; s++) {
+			cleanup_free char *path = strata_xasprintf("%s/%s", it->srcs[s], k->rel);
+			struct stat st;
+			if (lstat(path, &st) < 0)
+				continue;
+			if (first == NULL) {
+				first = it->srcs[s];
+				first_is_dir = S_ISDIR(st.st_mode);
+			}
+			if (S_ISDIR(st.st_mode))
+				k->srcs[k->nsrcs++] = it->srcs[s];
+		}
+		if (!first_is_dir)
+			k->link = strata_xasprintf("%s/%s", first ? first : it->srcs[0], k->rel);
+	}
+	return kids;
+}
+
+/* Depth-first with an explicit stack (a contents tree may be deep): each
+ * entry, then, for a directory, everything below it, then the next one. */
+static int join_contents(strata_image_plan *p, char *const *contents, size_t n, strata_error *err)
+{
+	size_t sp = 0, cap = 16;
+	join_item *stack = strata_xmalloc(cap * sizeof *stack);
+	stack[sp++] = (join_item){strata_xstrdup(""), strata_xmalloc(n * sizeof(char *)), n, NULL};
+	memcpy(stack[0].srcs, contents, n * sizeof(char *));
+	int r = 0;
+	while (sp > 0 && r == 0) {
+		join_item it = stack[--sp];
+		if (*it.rel)
+			synth_add(p->priv, strata_xstrdup(it.rel), it.link ? strata_xstrdup(it.link) : NULL);
+		char **names = NULL;
+		size_t nn = 0;
+		if (it.link == NULL && (r = join_names(&it, &names, &nn, err)) == 0) {
+			join_item *kids = join_children(&it, names, nn);
+			if (sp + nn > cap) {
+				cap = 2 * (sp + nn);
+				stack = strata_xrealloc(stack, cap * sizeof *stack);
+			}
+			for (size_t i = nn; i-- > 0;) /* reversed: the first child pops first */
+				stack[sp++] = kids[i];
+			free(kids);
+			strata_file_free_names(names, nn);
+		}
+		free(it.rel);
+		free(it.srcs);
+		free(it.link);
+	}
+	while (sp > 0) {
+		free(stack[--sp].rel);
+		free(stack[sp].srcs);
+		free(stack[sp].link);
+	}
+	free(stack);
+	return r;
+}
+
+/* ---------- layers ---------- */
+
+/* Python's repr of a list of str, as nixpkgs writes history comments. */
+static char *py_list_repr(char *const *items, size_t n)
+{
+	size_t len = 2;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(items[i]) + 4;
+	char *s = strata_xmalloc(len + 1), *q = s;
+	*q++ = '[';
+	for (size_t i = 0; i < n; i++)
+		q += sprintf(q, "%s'%s'", i ? ", " : "", items[i]);
+	*q++ = ']';
+	*q = '\0';
+	return s;
+}
+
+static void add_layer(strata_image_plan *p, const strata_plan_layer *l)
+{
+	p->layers = strata_xrealloc(p->layers, (p->nlayers + 1) * sizeof *p->layers);
+	p->layers[p->nlayers++] = *l;
+	p->bytes_total += l->bytes;
+}
+
+static void add_store_layer(strata_image_plan *p, char *const *paths, size_t n, uint64_t bytes)
+{
+	cleanup_free char *repr = py_list_repr(paths, n);
+	strata_plan_layer l = {
+		.kind = STRATA_PLAN_STORE,
+		.source = {.kind = STRATA_SOURCE_TREES, .store_dir = p->s.store_dir, .paths = paths, .npaths = n},
+		.store_paths = paths,
+		.nstore_paths = n,
+		.history = {"strata build-layered", keep(p, strata_xasprintf("store paths: %s", repr))},
+		.bytes = bytes,
+	};
+	add_layer(p, &l);
+}
+
+static void add_customisation_layer(strata_image_plan *p, const strata_layer_source *src)
+{
+	strata_plan_layer l = {.kind = STRATA_PLAN_CUSTOMISATION, .source = *src,
+			       .history = {"strata build-layered", "customisation layer"}};
+	add_layer(p, &l);
+}
+
+/* Closure input: which paths in which layer comes from the layering. */
+static int plan_closure_layers(strata_image_plan *p, const strata_layered_options *o, strata_error *err)
+{
+	struct strata_plan_private *v = p->priv;
+	long max_layers = o->max_layers ? o->max_layers : STRATA_DEFAULT_MAX_LAYERS;
+	if (max_layers < 2)
+		return strata_error_set(err, 0, "the layer limit must be at least 2 (one is the customisation layer's)");
+	int r = strata_closure_load(o->closure_file, p->s.store_dir, o->cancel, &v->closure, err);
+	for (size_t i = 0; i < o->ncontents && r == 0; i++)
+		if (strata_closure_find(v->closure, o->contents[i]) < 0)
+			r = strata_error_set(err, 0, "contents '%s' is not in the closure", o->contents[i]);
+	if (r == 0)
+		r = strata_closure_restrict(v->closure, o->roots, o->nroots, err);
+	if (r == 0)
+		r = strata_layering_compute(v->closure, o->layering, (size_t)max_layers - 1, &v->layering, err);
+	if (r < 0)
+		return r;
+	v->path_lists = strata_xcalloc(v->layering->nlayers + 1, sizeof *v->path_lists);
+	for (size_t i = 0; i < v->layering->nlayers; i++, v->npath_lists++) {
+		const strata_layering_layer *ll = &v->layering->layers[i];
+		char **paths = v->path_lists[i] = strata_xcalloc(ll->npaths + 1, sizeof *paths);
+		uint64_t bytes = 0;
+		for (size_t k = 0; k < ll->npaths; k++) {
+			paths[k] = v->closure->paths[ll->paths[k]].path;
+			bytes += v->closure->paths[ll->paths[k]].nar_size;
+		}
+		add_store_layer(p, paths, ll->npaths, bytes);
+	}
+	if (o->ncontents > 0) {
+		if ((r = join_contents(p, o->contents, o->ncontents, err)) < 0)
+			return r;
+		strata_layer_source src = {.kind = STRATA_SOURCE_SYNTH, .entries = v->synth, .nentries = v->nsynth};
+		add_customisation_layer(p, &src);
+	}
+	return 0;
+}
+
+/* conf.json input: its layers as they are, its layer.tar last. */
+static void plan_conf_layers(strata_image_plan *p)
+{
+	const strata_nix_conf *conf = &p->priv->conf;
+	for (size_t i = 0; i < conf->nlayers; i++)
+		add_store_layer(p, conf->layers[i], conf->layer_sizes[i], 0);
+	if (conf->customisation_tar) {
+		strata_layer_source src = {.kind = STRATA_SOURCE_TAR, .tar_file = conf->customisation_tar};
+		add_customisation_layer(p, &src);
+	}
+}
+
+static void collect_inputs(strata_image_plan *p, const strata_layered_options *o)
+{
+	p->inputs = strata_xcalloc(o->ncontents + 5, sizeof *p->inputs);
+	p->inputs[p->ninputs++] = p->s.store_dir;
+	p->inputs[p->ninputs++] = o->closure_file;
+	p->inputs[p->ninputs++] = o->conf_file;
+	p->inputs[p->ninputs++] = o->config_file;
+	p->inputs[p->ninputs++] = strata_nix_conf_str(&p->priv->conf, "customisation_layer");
+	for (size_t i = 0; i < o->ncontents; i++)
+		p->inputs[p->ninputs++] = o->contents[i];
+}
+
+int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan **out, strata_error *err)
+{
+	int r = check_inputs(o, err);
+	if (r < 0)
+		return r;
+	cleanup_plan strata_image_plan *p = strata_xcalloc(1, sizeof *p);
+	p->priv = strata_xcalloc(1, sizeof *p->priv);
+	if (o->conf_file && (r = strata_nix_conf_load(o->conf_file, &p->priv->conf, err)) < 0)
+		return r;
+	if ((r = resolve_settings(p, o, err)) < 0)
+		return r;
+	if (o->conf_file)
+		plan_conf_layers(p);
+	else if ((r = plan_closure_layers(p, o, err)) < 0)
+		return r;
+	if (p->nlayers == 0)
+		return strata_error_set(err, 0, "the image would have no layers");
+	collect_inputs(p, o);
+	*out = strata_steal_pointer(&p);
+	return 0;
+}
+
+void strata_image_plan_free(strata_image_plan *p)
+{
+	if (p == NULL)
+		return;
+	struct strata_plan_private *v = p->priv;
+	if (v) {
+		strata_nix_conf_fini(&v->conf);
+		strata_layering_free(v->layering);
+		strata_closure_free(v->closure);
+		strata_ref_fini(&v->repo_tag);
+		for (size_t i = 0; i < v->nsynth; i++) {
+			free(v->synth[i].name);
+			free(v->synth[i].target);
+		}
+		free(v->synth);
+		strata_file_free_names(v->strings, v->nstrings);
+		for (size_t i = 0; i < v->npath_lists; i++)
+			free(v->path_lists[i]);
+		free(v->path_lists);
+		free(v);
+	}
+	json_decref(p->s.config);
+	free(p->layers);
+	free(p->inputs);
+	free(p);
+}

@@ -1,0 +1,76 @@
+/* strata_image_plan: what an image will be, before any layer is built: the
+ * resolved settings and, in order, every layer with what makes its bytes
+ * (a source for the layer writer), what it holds (store paths) and its
+ * history entry.
+ *
+ * Settings are resolved in one place, with one precedence: the job's
+ * options, then conf.json, then SOURCE_DATE_EPOCH (created only), then the
+ * defaults of strata.h. Contradictory inputs are refused with one line.
+ *
+ * Layer kinds say what a layer is, independently of how its bytes are made:
+ * a store layer holds store paths; the customisation layer holds the image's
+ * own files (a conf.json's layer.tar, or --contents synthesized); a base
+ * layer comes from another image. The layer writer only sees sources.
+ *
+ * Threads: one thread. */
+#ifndef STRATA_IMAGE_PLAN_H
+#define STRATA_IMAGE_PLAN_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layer_source.h"
+#include "oci_image.h"
+#include "strata.h"
+
+typedef enum strata_plan_layer_kind {
+	STRATA_PLAN_STORE,
+	STRATA_PLAN_CUSTOMISATION,
+	STRATA_PLAN_BASE,
+} strata_plan_layer_kind;
+
+typedef struct strata_plan_layer {
+	strata_plan_layer_kind kind;
+	strata_layer_source source; /* its strings point into the plan */
+	char *const *store_paths;   /* what it holds (store layers), borrowed from the plan */
+	size_t nstore_paths;
+	strata_oci_history history; /* strings owned by the plan */
+	uint64_t bytes;             /* an estimate, for progress */
+} strata_plan_layer;
+
+typedef struct strata_image_settings {
+	long long created, mtime, uid, gid;
+	const char *uname, *gname, *architecture, *os;
+	const char *store_dir; /* normalised */
+	const char *name;      /* NULL: none */
+	const char *tag;       /* NULL: derived from the config digest */
+	strata_compress compress;
+	int level;      /* resolved: never 0 for a codec with levels */
+	json_t *config; /* the runtime config, normalised (owned by the plan) */
+} strata_image_settings;
+
+typedef struct strata_image_plan {
+	strata_image_settings s;
+	strata_plan_layer *layers;
+	size_t nlayers;
+	uint64_t bytes_total;
+	const char **inputs; /* everything the image is made from: the output may not touch it */
+	size_t ninputs;
+	struct strata_plan_private *priv;
+} strata_image_plan;
+
+/* The plan of strata_build_layered (closure + layering, or conf.json). */
+int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan **out, strata_error *err);
+void strata_image_plan_free(strata_image_plan *p); /* accepts NULL */
+
+static inline void strata_image_plan_freep(strata_image_plan **p)
+{
+	strata_image_plan_free(*p);
+}
+#define cleanup_plan __attribute__((cleanup(strata_image_plan_freep)))
+
+/* The GOARCH name of this machine (amd64, arm64, ...). */
+const char *strata_image_plan_host_arch(void);
+
+#endif

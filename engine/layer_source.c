@@ -1,0 +1,106 @@
+#define _GNU_SOURCE
+#include "layer_source.h"
+#include "alloc.h"
+#include "file.h"
+#include "tar_check.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define COPY_BUF (1u << 20)
+
+typedef struct producer {
+	strata_layer_writer *w;
+	const strata_layer_source *src;
+	const strata_tar_options *tar;
+	strata_layer_result *result;
+	strata_layer_stream *stream;
+} producer;
+
+static int to_stream(void *arg, const void *buf, size_t n, strata_error *err)
+{
+	return strata_layer_stream_write(arg, buf, n, err);
+}
+
+/* An existing layer tar: a regular file (a fifo would block the worker in
+ * open) that parses as a tar to its end, or it would become a layer no
+ * client reads. */
+static int copy_tar(producer *p, strata_error *err)
+{
+	const char *file = p->src->tar_file;
+	cleanup_close int fd = strata_file_open_regular(AT_FDCWD, file, 0, "layer tar", NULL, err);
+	if (fd < 0)
+		return fd;
+	cleanup_free unsigned char *buf = strata_xmalloc(COPY_BUF);
+	strata_tar_check tc;
+	strata_tar_check_init(&tc);
+	int r = 0;
+	for (;;) {
+		if (strata_cancel_requested(p->tar->cancel)) {
+			r = strata_error_set(err, 0, "interrupted");
+			break;
+		}
+		ssize_t n = read(fd, buf, COPY_BUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = strata_error_set(err, errno, "cannot read '%s'", file);
+			break;
+		}
+		if (n == 0) {
+			r = strata_tar_check_end(&tc, file, err);
+			break;
+		}
+		if ((r = strata_tar_check_feed(&tc, buf, (size_t)n, file, err)) < 0 ||
+		    (r = strata_layer_stream_write(p->stream, buf, (size_t)n, err)) < 0)
+			break;
+	}
+	strata_tar_check_fini(&tc);
+	return r;
+}
+
+static int write_tar(producer *p, strata_error *err)
+{
+	const strata_layer_source *s = p->src;
+	strata_tar *t = strata_tar_create(p->tar, to_stream, p->stream);
+	int r = 0;
+	if (s->kind == STRATA_SOURCE_SYNTH) {
+		for (size_t i = 0; i < s->nentries && r == 0; i++)
+			r = s->entries[i].target ? strata_tar_add_symlink(t, s->entries[i].name, s->entries[i].target, err)
+						 : strata_tar_add_dir(t, s->entries[i].name, 0755, err);
+	} else {
+		r = strata_tar_add_ancestors(t, s->store_dir, err);
+		for (size_t i = 0; i < s->npaths && r == 0; i++)
+			r = strata_tar_add_tree(t, s->paths[i], err);
+	}
+	if (r == 0)
+		r = strata_tar_finish(t, err);
+	strata_tar_free(t);
+	return r;
+}
+
+static void producer_task(void *arg)
+{
+	producer *p = arg;
+	strata_error err = STRATA_ERROR_INIT;
+	if (!strata_layer_writer_stopped(p->w) &&
+	    strata_layer_stream_open(p->w, p->result, &p->stream, &err) == 0) {
+		int r = p->src->kind == STRATA_SOURCE_TAR ? copy_tar(p, &err) : write_tar(p, &err);
+		if (r == 0)
+			strata_layer_stream_close(p->stream, &err);
+		else
+			strata_layer_stream_abort(p->stream, &err);
+	}
+	strata_error_clear(&err);
+	free(p);
+}
+
+void strata_layer_source_spawn(strata_layer_writer *w, const strata_layer_source *src, const strata_tar_options *tar,
+			       strata_layer_result *result)
+{
+	producer *p = strata_xcalloc(1, sizeof *p);
+	*p = (producer){.w = w, .src = src, .tar = tar, .result = result};
+	strata_layer_writer_spawn(w, producer_task, p);
+}

@@ -1,0 +1,49 @@
+/* strata_layer_source: what goes into a layer, produced into a layer
+ * writer's stream (layer_writer.h) by a task on the writer's pool:
+ *   - store trees: the ancestors of the store directory, then each store
+ *     path walked in tar order (tar.h);
+ *   - an existing uncompressed tar (nixpkgs' customisation layer.tar),
+ *     copied as is: it must be a regular file and parse as a tar to its end;
+ *   - synthesized entries (directories and symlinks; --contents).
+ *
+ * Ownership: a source and everything it points to, the tar options and the
+ * result must stay valid until the writer finishes.
+ *
+ * Threads: spawn from the writer's owner thread; the producer runs on a
+ * worker. */
+#ifndef STRATA_LAYER_SOURCE_H
+#define STRATA_LAYER_SOURCE_H
+
+#include <stddef.h>
+
+#include "layer_writer.h"
+#include "tar.h"
+
+typedef enum strata_layer_source_kind {
+	STRATA_SOURCE_TREES,
+	STRATA_SOURCE_TAR,
+	STRATA_SOURCE_SYNTH,
+} strata_layer_source_kind;
+
+/* A synthesized entry: a directory (target NULL) or a symlink. */
+typedef struct strata_synth_entry {
+	char *name;   /* relative, no leading '/', no trailing '/' */
+	char *target; /* symlink target, or NULL for a directory */
+} strata_synth_entry;
+
+typedef struct strata_layer_source {
+	strata_layer_source_kind kind;
+	const char *store_dir;      /* TREES: whose ancestors start the tar */
+	char *const *paths;         /* TREES: store paths, in tar order */
+	size_t npaths;
+	const char *tar_file;       /* TAR */
+	const strata_synth_entry *entries; /* SYNTH: in tar order (sorted by the caller) */
+	size_t nentries;
+} strata_layer_source;
+
+/* Spawns the producer of src: it opens a stream of w, writes the layer and
+ * closes it, or aborts it with the reason. */
+void strata_layer_source_spawn(strata_layer_writer *w, const strata_layer_source *src, const strata_tar_options *tar,
+			       strata_layer_result *result);
+
+#endif

@@ -1,0 +1,225 @@
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+strata_cancel cli_cancel = STRATA_CANCEL_INIT;
+
+/* The engine names concepts; the CLI knows which flag answers a hint. */
+static const char *hint_text(strata_error_hint h)
+{
+	switch (h) {
+	case STRATA_HINT_FORCE:
+		return " (use --force to replace it)";
+	case STRATA_HINT_NONE:
+		break;
+	}
+	return "";
+}
+
+static int exit_code(void)
+{
+	int sig = atomic_load(&cli_cancel.requested);
+	return sig ? 128 + sig : 1;
+}
+
+int cli_fail(const strata_error *err)
+{
+	fprintf(stderr, "strata: error: %s%s\n", err->msg ? err->msg : "unknown error", hint_text(err->hint));
+	return exit_code();
+}
+
+int cli_fail_msg(const char *msg)
+{
+	fprintf(stderr, "strata: error: %s\n", msg);
+	return exit_code();
+}
+
+int cli_usage(const char *cmd, const char *fmt, const char *arg)
+{
+	char *safe = strata_error_escape(arg ? arg : "");
+	fprintf(stderr, "strata%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	fprintf(stderr, fmt, safe);
+	fprintf(stderr, "\nTry 'strata%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
+	free(safe);
+	return 2;
+}
+
+int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < lo || v > hi) {
+		char fmt[160];
+		snprintf(fmt, sizeof fmt, "%s must be an integer in %ld..%ld, not '%%s'", opt, lo, hi);
+		return cli_usage(cmd, fmt, s);
+	}
+	*out = v;
+	return 0;
+}
+
+void cli_push(char ***arr, size_t *n, char *item)
+{
+	char **a = realloc(*arr, (*n + 1) * sizeof **arr);
+	if (a == NULL) {
+		fputs("strata: error: out of memory\n", stderr);
+		exit(1);
+	}
+	a[(*n)++] = item;
+	*arr = a;
+}
+
+int cli_common_option(const char *cmd, int c, const char *arg, cli_common *co)
+{
+	long v;
+	switch (c) {
+	case 'o':
+		co->output = arg;
+		return 1;
+	case 'q':
+		co->quiet = true;
+		return 1;
+	case CLI_OPT_JSON:
+		co->json = true;
+		return 1;
+	case CLI_OPT_FORCE:
+		co->force = true;
+		return 1;
+	case CLI_OPT_THREADS:
+		return cli_parse_long(cmd, "--threads", arg, 1, 1024, &co->threads) ? 2 : 1;
+	case CLI_OPT_LEVEL:
+		if (cli_parse_long(cmd, "--level", arg, 1, 19, &v))
+			return 2;
+		co->level = (int)v;
+		return 1;
+	case CLI_OPT_COMPRESS:
+		if (strata_compress_parse(arg, &co->compress) < 0)
+			return cli_usage(cmd, "--compress must be gzip, zstd or none, not '%s'", arg);
+		return 1;
+	case CLI_OPT_FORMAT:
+		if (!strcmp(arg, "directory"))
+			co->format = STRATA_FORMAT_DIRECTORY;
+		else if (!strcmp(arg, "tarball"))
+			co->format = STRATA_FORMAT_TARBALL;
+		else
+			return cli_usage(cmd, "--format must be directory or tarball, not '%s'", arg);
+		return 1;
+	}
+	return 0;
+}
+
+int cli_common_check(const char *cmd, const cli_common *co)
+{
+	if (co->output == NULL)
+		return cli_usage(cmd, "%s", "missing -o OUT");
+	strata_error err = STRATA_ERROR_INIT;
+	if (strata_compress_check_level(co->compress, co->level, &err) < 0) {
+		char fmt[300];
+		snprintf(fmt, sizeof fmt, "--level: %s", err.msg);
+		strata_error_clear(&err);
+		return cli_usage(cmd, "%s", fmt);
+	}
+	return 0;
+}
+
+/* ---------- progress ---------- */
+
+typedef struct progress_state {
+	double start, last;
+} progress_state;
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void progress_print(void *arg, const strata_progress *p)
+{
+	progress_state *ps = arg;
+	double t = mono();
+	if (t - ps->last < 0.2)
+		return;
+	ps->last = t;
+	double el = t - ps->start, mbs = el > 0 ? p->bytes_done / 1e6 / el : 0;
+	if (p->bytes_total > 0 && p->bytes_done <= p->bytes_total && mbs > 0)
+		fprintf(stderr, "\r%6.1f%%  %8.1f MB  %7.1f MB/s  ETA %4.0fs  layers %zu/%zu ",
+			100.0 * p->bytes_done / p->bytes_total, p->bytes_done / 1e6, mbs,
+			(p->bytes_total - p->bytes_done) / 1e6 / mbs, p->layers_done, p->layers_total);
+	else
+		fprintf(stderr, "\r%8.1f MB  %7.1f MB/s  layers %zu ", p->bytes_done / 1e6, mbs, p->layers_done);
+}
+
+void cli_progress(bool quiet, strata_progress_fn *fn, void **arg)
+{
+	static progress_state ps;
+	if (quiet || !isatty(2))
+		return;
+	ps.start = mono();
+	*fn = progress_print;
+	*arg = &ps;
+}
+
+/* ---------- jobs ---------- */
+
+int cli_run_on_pool(cli_job_fn fn, void *opts, long threads, bool quiet, json_t **summary)
+{
+	strata_pool_options po = {.threads = (unsigned)threads};
+	/* Workers start with SIGINT/SIGTERM blocked, so the signals reach this
+	 * thread: its blocking reads (stdin, a pipe) return EINTR and the job
+	 * stops, whatever the workers are doing. */
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	strata_pool *pool = strata_pool_create(&po);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pool == NULL)
+		return cli_fail_msg("cannot start worker threads");
+	if (strata_pool_notice(pool) && !quiet)
+		fprintf(stderr, "strata: notice: %s\n", strata_pool_notice(pool));
+	strata_error err = STRATA_ERROR_INIT;
+	int r = fn(pool, opts, summary, &err);
+	strata_pool_free(pool);
+	if (!quiet && isatty(2))
+		fputs("\r\033[K", stderr); /* the progress line */
+	if (r < 0) {
+		int code = cli_fail(&err);
+		strata_error_clear(&err);
+		return code;
+	}
+	return 0;
+}
+
+int cli_report(json_t *summary, bool json, bool quiet, const char *fmt, ...)
+{
+	if (json) {
+		char *s = json_dumps(summary, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(s);
+		free(s);
+	} else if (!quiet) {
+		va_list ap;
+		va_start(ap, fmt);
+		char *line = NULL;
+		if (vasprintf(&line, fmt, ap) < 0)
+			line = NULL;
+		va_end(ap);
+		char *safe = strata_error_escape(line ? line : "");
+		fprintf(stderr, "strata: %s\n", safe);
+		free(safe);
+		free(line);
+	}
+	json_decref(summary);
+	return 0;
+}

@@ -1,0 +1,82 @@
+/* The strata command line: what every verb shares (errors, usage, option
+ * parsing, progress, summaries, running a job on a pool). The verbs are
+ * cmd_*.c; main.c dispatches. Only this program prints.
+ *
+ * Threads: the main thread; the progress callback is called from workers,
+ * serialised by the engine. */
+#ifndef STRATA_CLI_H
+#define STRATA_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "sched_pool.h"
+#include "strata.h"
+
+/* Requested by SIGINT/SIGTERM (the signal number); every job takes it. */
+extern strata_cancel cli_cancel;
+
+/* "strata: error: <msg><hint>"; returns the exit code (1, or 128+signal
+ * after an interrupt). */
+int cli_fail(const strata_error *err);
+int cli_fail_msg(const char *msg);
+/* "strata CMD: <fmt with arg>" and the --help hint; returns 2. arg is
+ * escaped (it comes from the user). */
+int cli_usage(const char *cmd, const char *fmt, const char *arg);
+
+/* Options every image verb has. */
+typedef struct cli_common {
+	long threads; /* 0: one per physical core */
+	bool json, quiet, force;
+	strata_compress compress;
+	int level;
+	strata_layout_format format;
+	const char *output;
+} cli_common;
+
+enum {
+	CLI_OPT_THREADS = 0x1000,
+	CLI_OPT_JSON,
+	CLI_OPT_FORCE,
+	CLI_OPT_COMPRESS,
+	CLI_OPT_LEVEL,
+	CLI_OPT_FORMAT,
+};
+
+#define CLI_COMMON_LONGOPTS                                                                               \
+	{"output", required_argument, 0, 'o'}, {"threads", required_argument, 0, CLI_OPT_THREADS},       \
+	{"json", no_argument, 0, CLI_OPT_JSON}, {"quiet", no_argument, 0, 'q'},                          \
+	{"force", no_argument, 0, CLI_OPT_FORCE}, {"help", no_argument, 0, 'h'},                         \
+	{"compress", required_argument, 0, CLI_OPT_COMPRESS}, {"level", required_argument, 0, CLI_OPT_LEVEL}, \
+	{"format", required_argument, 0, CLI_OPT_FORMAT}
+
+/* Handles getopt's c when it is a common option: 1 handled, 0 not one,
+ * 2 a usage error (printed). */
+int cli_common_option(const char *cmd, int c, const char *arg, cli_common *co);
+/* After parsing: the option combinations the engine would also refuse, said
+ * with flag names. 0, or 2 after printing. */
+int cli_common_check(const char *cmd, const cli_common *co);
+
+/* An integer option in lo..hi: 0, or 2 after printing. */
+int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+/* Appends item to a growing array (repeatable options). */
+void cli_push(char ***arr, size_t *n, char *item);
+
+/* The progress line on a terminal: set *fn and *arg unless quiet or
+ * stderr is not a TTY. */
+void cli_progress(bool quiet, strata_progress_fn *fn, void **arg);
+
+typedef int (*cli_job_fn)(strata_pool *pool, void *opts, json_t **summary, strata_error *err);
+/* Runs fn on a pool of `threads` workers. 0 with *summary set, or the exit
+ * code after printing the error. */
+int cli_run_on_pool(cli_job_fn fn, void *opts, long threads, bool quiet, json_t **summary);
+/* The summary as JSON on stdout (json) or one line on stderr (unless
+ * quiet); drops it; returns 0. */
+int cli_report(json_t *summary, bool json, bool quiet, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+int cmd_build_layered(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_container(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+
+#endif
