@@ -64,7 +64,7 @@ LIB_A      := $(BUILD)/libstrata.a
 STRATA     := $(BUILD)/strata
 BENCH_BIN  := $(BUILD)/bench/bench_pool $(BUILD)/bench/deflate_limit $(BUILD)/bench/runstat
 
-.PHONY: all check check-asan check-tsan bench bench-quick demo install clean setup unit fuzz
+.PHONY: all check check-asan check-tsan bench bench-quick demo install clean setup unit fuzz lint
 all: $(STRATA)
 
 $(BUILD)/%.o: %.c
@@ -98,6 +98,11 @@ $(BUILD)/bench/%: bench/%.c $(LIB_A)
 
 setup:
 	@scripts/setup
+
+# The structure rules (scripts/lint): symbol prefixes, include directions,
+# thread rules in headers, function lengths.
+lint: $(LIB_A)
+	@scripts/lint $(BUILD)
 
 unit: $(UNIT_BIN) $(STRATA) $(FUZZ_REPLAY)
 

@@ -1,6 +1,8 @@
 /* strata_sha256: SHA-256 through OpenSSL's libcrypto (SHA-NI where the CPU
  * has it), for diff_ids, blob digests and JSON blobs, always as lowercase
- * hex. One context is not safe across threads; different contexts are. */
+ * hex.
+ *
+ * Threads: one context is not safe across threads; different contexts are. */
 #ifndef STRATA_SHA256_H
 #define STRATA_SHA256_H
 

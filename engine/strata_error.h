@@ -3,7 +3,10 @@
  * Convention (after crun): a fallible function takes `strata_error *err` last
  * and returns 0 (or a non-NULL pointer) on success. On failure it returns a
  * negative int (or NULL) and err holds a message; err is untouched on
- * success. Only programs/ prints err->msg. */
+ * success. Only programs/ prints err->msg.
+ *
+ * Threads: an error object belongs to one thread at a time; the functions
+ * are reentrant. */
 #ifndef STRATA_ERROR_H
 #define STRATA_ERROR_H
 

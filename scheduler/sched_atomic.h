@@ -4,7 +4,9 @@
  * turns every access into seq_cst and every fence into nothing: the algorithm
  * stays correct (seq_cst is stronger than each order it replaces) and TSan can
  * reason about every edge. The normal build uses exactly the orders of
- * Le et al. 2013 (see sched_deque.c). */
+ * Le et al. 2013 (see sched_deque.c).
+ *
+ * Threads: constants only. */
 #ifndef SCHED_ATOMIC_H
 #define SCHED_ATOMIC_H
 
