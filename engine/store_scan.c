@@ -154,7 +154,9 @@ static int scan_file(scan *s, const strata_fs_entry *e, strata_error *err)
 static int scan_visit(void *arg, const strata_fs_entry *e, strata_error *err)
 {
 	scan *s = arg;
-	if (s->refs)
+	/* Below the root only: as in a NAR, the store path's own name (which
+	 * holds its own hash) is not part of what it mentions. */
+	if (s->refs && e->depth > 0)
 		scan_buf(s, (const unsigned char *)e->name, strlen(e->name));
 	/* Roughly what a NAR of the entry takes: deterministic. */
 	s->size += 96 + strlen(e->name);

@@ -156,20 +156,23 @@ static void producer(void *p)
 		strata_error_clear(&err);
 		return;
 	}
-	static unsigned char mib[1 << 20];
+	unsigned char *mib = malloc(1 << 20); /* one per producer: they run concurrently */
 	for (int k = 0; k < 24; k++) {
 		if (k == a->fail_at) {
 			strata_error_set(&err, 28, "the source failed on purpose");
 			strata_layer_stream_abort(s, &err);
+			free(mib);
 			return;
 		}
-		memset(mib, k, sizeof mib);
-		if (strata_layer_stream_write(s, mib, sizeof mib, &err) < 0) {
+		memset(mib, k, 1 << 20);
+		if (strata_layer_stream_write(s, mib, 1 << 20, &err) < 0) {
 			strata_layer_stream_abort(s, &err);
+			free(mib);
 			return;
 		}
 	}
 	strata_layer_stream_close(s, &err);
+	free(mib);
 }
 
 static void test_budget_one_worker(void **s)

@@ -154,42 +154,6 @@ static void test_cycle_is_an_error(void **s)
 	strata_closure_free(c);
 }
 
-static void expect_load_error(const char *json, const char *needle)
-{
-	char path[] = "/tmp/strata-layering-XXXXXX";
-	int fd = mkstemp(path);
-	assert_int_equal(write(fd, json, strlen(json)), (ssize_t)strlen(json));
-	close(fd);
-	strata_closure *c = NULL;
-	strata_error err = STRATA_ERROR_INIT;
-	assert_true(strata_closure_load(path, SD, NULL, &c, &err) < 0);
-	assert_null(c);
-	if (strstr(err.msg, needle) == NULL)
-		fail_msg("expected '%s' in '%s'", needle, err.msg);
-	strata_error_clear(&err);
-	unlink(path);
-}
-
-static void test_closure_errors(void **s)
-{
-	(void)s;
-	expect_load_error("[{\"path\":\"/elsewhere/" "11111111111111111111111111111111-a\",\"narSize\":1}]",
-			  "not inside the store directory");
-	expect_load_error("[{\"path\":\"" H("1") "-a\",\"narSize\":1,\"references\":[\"" H("2") "-b\"]}]",
-			  "which is not in the closure");
-	expect_load_error("[{\"path\":\"" H("1") "-a\",\"narSize\":1},{\"path\":\"" H("1") "-a\",\"narSize\":1}]",
-			  "listed twice");
-	expect_load_error("[{\"path\":\"" H("1") "-a\",\"narSize\":-4}]", "narSize");
-	expect_load_error("[{\"path\":\"" H("1") "-a\",\"narSize\":1,\"references\":\"x\"}]", "must be an array");
-	expect_load_error("[{\"path\":17}]", "must be a string");
-	expect_load_error("[{\"path\":\"/nix/store/short-a\",\"narSize\":1}]", "not a store path");
-	expect_load_error("[{\"path\":\"/nix/store/../../../../../etc/passwd\",\"narSize\":1}]", "not a store path");
-	expect_load_error("[{\"path\":\"" H("1") "-a\",\"narSize\":1}", "invalid JSON");
-	expect_load_error("{\"a\":1,\"a\":2}", "invalid JSON");
-	expect_load_error("\"just a string\"", "not inside the store directory");
-}
-
-
 /* ---------- against the definitions, on random graphs ----------
  *
  * A reference written straight from nixpkgs' descriptions (quadratic, small
@@ -415,7 +379,6 @@ int main(void)
 		cmocka_unit_test(test_popularity_ties),
 		cmocka_unit_test(test_auto_layers),
 		cmocka_unit_test(test_cycle_is_an_error),
-		cmocka_unit_test(test_closure_errors),
 		cmocka_unit_test(test_random_graphs_match_the_definitions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
