@@ -24,4 +24,11 @@ int strata_json_check_text(const char *s, bool no_controls, const char *what, st
 /* "sha256:" and 64 lowercase hex digits. */
 int strata_json_check_sha256(const char *digest);
 
+static inline void strata_json_decrefp(json_t **j)
+{
+	json_decref(*j);
+}
+/* A json_t local released at scope exit. */
+#define cleanup_json __attribute__((cleanup(strata_json_decrefp)))
+
 #endif

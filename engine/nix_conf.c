@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "nix_conf.h"
+#include "strata.h"
 #include "closure.h"
 #include "file.h"
 #include "alloc.h"
@@ -108,8 +109,8 @@ int strata_nix_conf_id(const strata_nix_conf *c, const char *key, long long *out
 	} else {
 		return strata_error_set(err, 0, "'%s' must be a number or a string of digits", key);
 	}
-	if (x < 0 || x > 2097151)
-		return strata_error_set(err, 0, "'%s' %lld is out of range (0..2097151)", key, x);
+	if (x < 0 || x > STRATA_MAX_ID)
+		return strata_error_set(err, 0, "'%s' %lld is out of range (0..%d)", key, x, STRATA_MAX_ID);
 	*out = x;
 	return 0;
 }

@@ -29,7 +29,7 @@ int strata_nix_conf_load(const char *file, strata_nix_conf *c, strata_error *err
 /* A string value of the conf, or NULL when absent or not a string. */
 const char *strata_nix_conf_str(const strata_nix_conf *c, const char *key);
 /* uid/gid: a JSON integer or a string of digits (as jq --arg makes them),
- * 0..2097151. Returns 0 and *out, 1 when absent, negative on a bad value. */
+ * 0..STRATA_MAX_ID. Returns 0 and *out, 1 when absent, negative on a bad value. */
 int strata_nix_conf_id(const strata_nix_conf *c, const char *key, long long *out, strata_error *err);
 void strata_nix_conf_fini(strata_nix_conf *c);
 

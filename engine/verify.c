@@ -270,7 +270,8 @@ static int check_manifest_fields(json_t *man, strata_error *err)
 static int verify_manifest(verifier *v, json_t *desc, size_t mi, strata_error *err)
 {
 	cleanup_free char *what = strata_xasprintf("index.json manifests[%zu]", mi);
-	json_t *man = NULL, *cfg = NULL;
+	cleanup_json json_t *man = NULL;
+	cleanup_json json_t *cfg = NULL;
 	int r = load_json_blob(v, desc, what, &man, err);
 	if (r == 0)
 		r = check_manifest_fields(man, err);
@@ -293,8 +294,6 @@ static int verify_manifest(verifier *v, json_t *desc, size_t mi, strata_error *e
 		v->rep->blobs++;
 		v->rep->layers++;
 	}
-	json_decref(cfg);
-	json_decref(man);
 	if (r == 0)
 		v->rep->manifests++;
 	return r;
@@ -365,18 +364,17 @@ static int verify_dir(const char *dir, const strata_cancel *cancel, strata_verif
 				     &len, err);
 	if (r < 0)
 		return r;
-	json_t *lay = json_loadb(buf, len, 0, &je);
+	cleanup_json json_t *lay = json_loadb(buf, len, 0, &je);
 	const char *ver = json_string_value(json_object_get(lay, "imageLayoutVersion"));
 	if (ver == NULL || strcmp(ver, "1.0.0") != 0)
 		r = strata_error_set(err, 0, "oci-layout: imageLayoutVersion must be \"1.0.0\"");
-	json_decref(lay);
 	free(strata_steal_pointer(&buf));
 	if (r < 0)
 		return r;
 	if ((r = strata_file_read_all(dfd, "index.json", STRATA_FILE_NOFOLLOW, STRATA_FILE_MAX_JSON, "index file", &buf,
 				      &len, err)) < 0)
 		return r;
-	json_t *idx = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	cleanup_json json_t *idx = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (idx == NULL)
 		return strata_error_set(err, 0, "index.json: invalid JSON: %s", je.text);
 	verifier v = {.cancel = cancel, .rep = rep, .blobs_fd = -1};
@@ -388,7 +386,6 @@ static int verify_dir(const char *dir, const strata_cancel *cancel, strata_verif
 	if (v.blobs_fd >= 0)
 		close(v.blobs_fd);
 	strata_file_free_names(v.seen, v.nseen);
-	json_decref(idx);
 	return r;
 }
 
