@@ -271,7 +271,7 @@ static int copy_file(populate *p, const strata_fs_entry *e, strata_error *err)
 	struct stat now;
 	if (fstat(in, &now) < 0 || !S_ISREG(now.st_mode) || now.st_dev != e->st.st_dev || now.st_ino != e->st.st_ino)
 		return replaced(e->path, err);
-	fcntl(in, F_SETFL, fcntl(in, F_GETFL) & ~O_NONBLOCK);
+	/* O_NONBLOCK stays: it changes nothing for a regular file. */
 	cleanup_close int out = openat(p->dst_fd, e->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return strata_error_set(err, errno, "cannot create the copy of '%s'", e->path);

@@ -128,7 +128,7 @@ static int scan_file(scan *s, const strata_fs_entry *e, strata_error *err)
 	if (fd < 0 || fstat(fd, &now) < 0 || !S_ISREG(now.st_mode) || now.st_ino != e->st.st_ino ||
 	    now.st_dev != e->st.st_dev)
 		return strata_error_set(err, 0, "'%s' was replaced while it was read", e->path);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	/* O_NONBLOCK stays: it changes nothing for a regular file. */
 	if ((uint64_t)e->st.st_size >= SCAN_BUF)
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (s->buf == NULL)

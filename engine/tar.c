@@ -257,7 +257,7 @@ int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char 
 		return strata_error_set(err, errno, "cannot stat '%s'", host_path);
 	if (!S_ISREG(now.st_mode) || now.st_dev != st->st_dev || now.st_ino != st->st_ino)
 		return strata_error_set(err, 0, "'%s' was replaced while it was read", host_path);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	/* O_NONBLOCK stays: it changes nothing for a regular file. */
 	uint64_t size = (uint64_t)st->st_size;
 	struct archive_entry *e = new_entry(t, name, AE_IFREG, st->st_mode);
 	archive_entry_set_size(e, (la_int64_t)size);
