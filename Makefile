@@ -56,6 +56,8 @@ SCHED_OBJ  := $(SCHED_SRC:%.c=$(BUILD)/%.o)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 PROG_OBJ   := $(PROG_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
@@ -82,6 +84,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS) -lcmocka
 
+# Helpers the cli tests call (tests/tools/).
+$(BUILD)/tools/%: tests/tools/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+
 # Fuzz targets as plain programs replaying their corpora (run by make check).
 $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -104,7 +111,7 @@ setup:
 lint: $(LIB_A)
 	@scripts/lint $(BUILD)
 
-unit: $(UNIT_BIN) $(STRATA) $(FUZZ_REPLAY)
+unit: $(UNIT_BIN) $(STRATA) $(FUZZ_REPLAY) $(TOOL_BIN)
 
 # The suite: every unit test binary and every tests/cli/*.sh, one summary line.
 check: setup

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "file.h"
 #include "alloc.h"
+#include "utf8.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -122,9 +123,31 @@ int strata_file_write_new(int dir_fd, const char *name, const char *path_for_err
 	return 0;
 }
 
+/* Names compare as Python compares the strings it decodes them to (UTF-8
+ * with surrogateescape): code point by code point. That is byte order for
+ * valid UTF-8; an invalid byte b counts as U+DC00+b, so it sorts after every
+ * valid character below U+DC80 and before those above, as in nixpkgs'. */
 int strata_file_cmp_names(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const unsigned char *x = *(const unsigned char *const *)a, *y = *(const unsigned char *const *)b;
+	while (*x && *x == *y && *x < 0x80) {
+		x++;
+		y++;
+	}
+	if (*x < 0x80 && *y < 0x80)
+		return (*x > *y) - (*x < *y);
+	size_t nx = strlen((const char *)x), ny = strlen((const char *)y);
+	while (nx > 0 && ny > 0) {
+		size_t lx, ly;
+		uint32_t cx = strata_utf8_next(x, nx, &lx), cy = strata_utf8_next(y, ny, &ly);
+		if (cx != cy)
+			return cx < cy ? -1 : 1;
+		x += lx;
+		y += ly;
+		nx -= lx;
+		ny -= ly;
+	}
+	return (nx > 0) - (ny > 0);
 }
 
 void strata_file_free_names(char **names, size_t n)

@@ -32,6 +32,8 @@ struct strata_plan_private {
 	size_t nstrings;
 	char ***path_lists; /* per layer, the store paths (closure input) */
 	size_t npath_lists;
+	char **ancestors; /* the directories every store layer starts with */
+	size_t nancestors;
 };
 
 static const char *keep(strata_image_plan *p, char *s)
@@ -100,7 +102,7 @@ static int resolve_owner(const strata_layered_options *o, const strata_nix_conf 
 	if (o->gid < 0)
 		strata_nix_conf_id(conf, "gid", &s->gid, NULL);
 	if (s->uid < 0 || s->uid > STRATA_MAX_ID || s->gid < 0 || s->gid > STRATA_MAX_ID)
-		return strata_error_set(err, 0, "uid and gid must be between 0 and %d", STRATA_MAX_ID);
+		return strata_error_set(err, 0, "uid and gid must be between 0 and %lld", STRATA_MAX_ID);
 	s->uname = o->uname ? o->uname : strata_nix_conf_str(conf, "uname") ? strata_nix_conf_str(conf, "uname") : "root";
 	s->gname = o->gname ? o->gname : strata_nix_conf_str(conf, "gname") ? strata_nix_conf_str(conf, "gname") : "root";
 	return 0;
@@ -264,7 +266,7 @@ static int join_contents(strata_image_plan *p, char *const *contents, size_t n, 
 	while (sp > 0 && r == 0) {
 		join_item it = stack[--sp];
 		if (*it.rel)
-			synth_add(p->priv, strata_xstrdup(it.rel), it.link ? strata_xstrdup(it.link) : NULL);
+			synth_add(p->priv, strata_xasprintf("/%s", it.rel), it.link ? strata_xstrdup(it.link) : NULL);
 		char **names = NULL;
 		size_t nn = 0;
 		if (it.link == NULL && (r = join_names(&it, &names, &nn, err)) == 0) {
@@ -320,7 +322,8 @@ static void add_store_layer(strata_image_plan *p, char *const *paths, size_t n, 
 	cleanup_free char *repr = py_list_repr(paths, n);
 	strata_plan_layer l = {
 		.kind = STRATA_PLAN_STORE,
-		.source = {.kind = STRATA_SOURCE_TREES, .store_dir = p->s.store_dir, .paths = paths, .npaths = n},
+		.source = {.kind = STRATA_SOURCE_TREES, .ancestors = p->priv->ancestors,
+			   .nancestors = p->priv->nancestors, .paths = paths, .npaths = n},
 		.store_paths = paths,
 		.nstore_paths = n,
 		.history = {"strata build-layered", keep(p, strata_xasprintf("store paths: %s", repr))},
@@ -334,6 +337,25 @@ static void add_customisation_layer(strata_image_plan *p, const strata_layer_sou
 	strata_plan_layer l = {.kind = STRATA_PLAN_CUSTOMISATION, .source = *src,
 			       .history = {"strata build-layered", "customisation layer"}};
 	add_layer(p, &l);
+}
+
+/* The directories each store layer starts with. A conf.json gets exactly
+ * nixpkgs' "/nix" and "/nix/store", whatever its store_dir (the script
+ * hard-codes them, and the layers must have its bytes). A closure gets every
+ * ancestor of the real store directory: the same for /nix/store, and a
+ * complete tree for any other. */
+static void plan_ancestors(strata_image_plan *p, bool nixpkgs)
+{
+	struct strata_plan_private *v = p->priv;
+	const char *sd = nixpkgs ? "/nix/store" : p->s.store_dir;
+	for (const char *q = sd + 1;; q++) {
+		if (*q == '/' || *q == '\0') {
+			v->ancestors = strata_xrealloc(v->ancestors, (v->nancestors + 1) * sizeof *v->ancestors);
+			v->ancestors[v->nancestors++] = strata_xstrndup(sd, (size_t)(q - sd));
+		}
+		if (*q == '\0')
+			break;
+	}
 }
 
 /* Closure input: which paths in which layer comes from the layering. */
@@ -408,6 +430,7 @@ int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan
 		return r;
 	if ((r = resolve_settings(p, o, err)) < 0)
 		return r;
+	plan_ancestors(p, o->conf_file != NULL);
 	if (o->conf_file)
 		plan_conf_layers(p);
 	else if ((r = plan_closure_layers(p, o, err)) < 0)
@@ -435,6 +458,7 @@ void strata_image_plan_free(strata_image_plan *p)
 		}
 		free(v->synth);
 		strata_file_free_names(v->strings, v->nstrings);
+		strata_file_free_names(v->ancestors, v->nancestors);
 		for (size_t i = 0; i < v->npath_lists; i++)
 			free(v->path_lists[i]);
 		free(v->path_lists);

@@ -71,7 +71,7 @@ static int write_tar(producer *p, strata_error *err)
 			r = s->entries[i].target ? strata_tar_add_symlink(t, s->entries[i].name, s->entries[i].target, err)
 						 : strata_tar_add_dir(t, s->entries[i].name, 0755, err);
 	} else {
-		r = strata_tar_add_ancestors(t, s->store_dir, err);
+		r = strata_tar_add_ancestors(t, s->ancestors, s->nancestors, err);
 		for (size_t i = 0; i < s->npaths && r == 0; i++)
 			r = strata_tar_add_tree(t, s->paths[i], err);
 	}

@@ -27,13 +27,14 @@ typedef enum strata_layer_source_kind {
 
 /* A synthesized entry: a directory (target NULL) or a symlink. */
 typedef struct strata_synth_entry {
-	char *name;   /* relative, no leading '/', no trailing '/' */
+	char *name;   /* absolute ("/bin"), no trailing '/' */
 	char *target; /* symlink target, or NULL for a directory */
 } strata_synth_entry;
 
 typedef struct strata_layer_source {
 	strata_layer_source_kind kind;
-	const char *store_dir;      /* TREES: whose ancestors start the tar */
+	char *const *ancestors;     /* TREES: directories first in the tar ("/nix", "/nix/store") */
+	size_t nancestors;
 	char *const *paths;         /* TREES: store paths, in tar order */
 	size_t npaths;
 	const char *tar_file;       /* TAR */

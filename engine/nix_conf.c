@@ -110,7 +110,7 @@ int strata_nix_conf_id(const strata_nix_conf *c, const char *key, long long *out
 		return strata_error_set(err, 0, "'%s' must be a number or a string of digits", key);
 	}
 	if (x < 0 || x > STRATA_MAX_ID)
-		return strata_error_set(err, 0, "'%s' %lld is out of range (0..%d)", key, x, STRATA_MAX_ID);
+		return strata_error_set(err, 0, "'%s' %lld is out of range (0..%lld)", key, x, STRATA_MAX_ID);
 	*out = x;
 	return 0;
 }

@@ -32,8 +32,8 @@
 #define STRATA_DEFAULT_CREATED 1      /* 1970-01-01T00:00:01Z, nixpkgs' default */
 #define STRATA_DEFAULT_MTIME 1
 #define STRATA_DEFAULT_OS "linux"
-/* The largest uid/gid a ustar header holds (7 octal digits). */
-#define STRATA_MAX_ID 2097151
+/* The largest uid/gid (a uid_t); above 2097151 they go into pax records. */
+#define STRATA_MAX_ID 4294967295LL
 
 /* ---------- enums ---------- */
 

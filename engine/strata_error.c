@@ -1,28 +1,13 @@
 #define _GNU_SOURCE
 #include "strata_error.h"
 #include "alloc.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
-	if (len == 0 || len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	/* overlong three-byte forms, surrogates and code points past U+10FFFF */
-	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90) ||
-	    (p[0] == 0xf4 && p[1] >= 0x90))
-		return 0;
-	return len;
-}
 
 /* Messages reach terminals and logs: control bytes and invalid UTF-8 (from
  * file names, archive members, JSON strings) are written as \xNN, so a name
@@ -39,7 +24,7 @@ static char *sanitise(const char *in)
 			out[k++] = (char)p[i++];
 			continue;
 		}
-		size_t u = p[i] >= 0x80 ? utf8_len(p + i, n - i) : 0;
+		size_t u = p[i] >= 0x80 ? strata_utf8_seq_len(p + i, n - i) : 0;
 		if (u > 0) {
 			memcpy(out + k, p + i, u);
 			k += u;

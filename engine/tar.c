@@ -1,46 +1,36 @@
 #define _GNU_SOURCE
 #include "tar.h"
-#include "fs_tree.h"
 #include "alloc.h"
+#include "fs_tree.h"
+#include "tar_header.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define COPY_BUF (1u << 20)
+#define BLOCK 512
+#define RECORD 10240 /* CPython's RECORDSIZE: the archive ends on one */
 
 struct strata_tar {
-	struct archive *a;
 	strata_tar_options o;
 	char *uname, *gname;
 	strata_tar_sink_fn sink;
 	void *sink_arg;
-	strata_error *sink_err; /* where the sink reports, during a write call */
-	int sink_failed;
-	int discard; /* set by free: bytes written after this go nowhere */
-	unsigned char *buf;
-	char *name_buf;
+	uint64_t offset;   /* bytes written so far */
+	uint64_t data_left; /* of the entry whose data is being written */
+	unsigned char *hdr; /* encoded headers, grown as needed */
+	size_t hdr_cap;
+	unsigned char *buf; /* file copies */
+	char *name;         /* a directory name with its '/' */
 	size_t name_cap;
 };
 
-static la_ssize_t write_cb(struct archive *a, void *arg, const void *buf, size_t n)
-{
-	(void)a;
-	strata_tar *t = arg;
-	if (t->discard)
-		return (la_ssize_t)n;
-	if (t->sink(t->sink_arg, buf, n, t->sink_err) < 0) {
-		t->sink_failed = 1;
-		return -1;
-	}
-	return (la_ssize_t)n;
-}
+static const unsigned char zeros[1u << 16];
 
 strata_tar *strata_tar_create(const strata_tar_options *o, strata_tar_sink_fn sink, void *arg)
 {
@@ -50,14 +40,6 @@ strata_tar *strata_tar_create(const strata_tar_options *o, strata_tar_sink_fn si
 	t->gname = strata_xstrdup(o->gname ? o->gname : "root");
 	t->sink = sink;
 	t->sink_arg = arg;
-	t->buf = strata_xmalloc(COPY_BUF);
-	t->a = archive_write_new();
-	if (t->a == NULL)
-		strata_oom();
-	archive_write_set_format_pax_restricted(t->a);
-	archive_write_set_bytes_per_block(t->a, 10240);
-	if (archive_write_open2(t->a, t, NULL, write_cb, NULL, NULL) != ARCHIVE_OK)
-		strata_oom();
 	return t;
 }
 
@@ -65,53 +47,60 @@ void strata_tar_free(strata_tar *t)
 {
 	if (t == NULL)
 		return;
-	/* Close even after a failure: libarchive frees its block buffer only
-	 * in close (free skips close in the FATAL state and leaks it). Whatever
-	 * close still writes (a trailer) is discarded, never sent to the sink. */
-	t->discard = 1;
-	archive_write_close(t->a);
-	archive_write_free(t->a);
 	free(t->uname);
 	free(t->gname);
+	free(t->hdr);
 	free(t->buf);
-	free(t->name_buf);
+	free(t->name);
 	free(t);
 }
 
-static int archive_fail(strata_tar *t, const char *what, const char *name, strata_error *err)
+static int emit(strata_tar *t, const void *p, size_t n, strata_error *err)
 {
-	if (t->sink_failed)
-		return -1; /* err already holds the sink's reason */
-	return strata_error_set(err, 0, "tar: %s '%s': %s", what, name,
-				archive_error_string(t->a) ? archive_error_string(t->a) : "failed");
+	t->offset += n;
+	return t->sink(t->sink_arg, p, n, err);
 }
 
-static struct archive_entry *new_entry(strata_tar *t, const char *name, mode_t type, mode_t perm)
+static int emit_zeros(strata_tar *t, uint64_t n, strata_error *err)
 {
-	struct archive_entry *e = archive_entry_new2(t->a);
-	if (e == NULL)
-		strata_oom();
-	archive_entry_copy_pathname(e, name);
-	archive_entry_set_filetype(e, type);
-	archive_entry_set_perm(e, perm & 07777);
-	archive_entry_set_uid(e, t->o.uid);
-	archive_entry_set_gid(e, t->o.gid);
-	archive_entry_copy_uname(e, t->uname);
-	archive_entry_copy_gname(e, t->gname);
-	archive_entry_set_mtime(e, t->o.mtime, 0);
-	return e;
-}
-
-static int write_header(strata_tar *t, struct archive_entry *e, const char *name, strata_error *err)
-{
-	t->sink_err = err;
-	int r = archive_write_header(t->a, e);
-	archive_entry_free(e);
-	/* WARN: a name that is not valid UTF-8 was stored as raw bytes with a
-	 * per-entry hdrcharset=BINARY record; the archive is still right. */
-	if (r != ARCHIVE_OK && !(r == ARCHIVE_WARN && !t->sink_failed))
-		return archive_fail(t, "cannot write header for", name, err);
+	while (n > 0) {
+		size_t k = n > sizeof zeros ? sizeof zeros : (size_t)n;
+		int r = emit(t, zeros, k, err);
+		if (r < 0)
+			return r;
+		n -= k;
+	}
 	return 0;
+}
+
+int strata_tar_add_header(strata_tar *t, const strata_tar_header *h, strata_error *err)
+{
+	size_t n = strata_tar_header_encode(h, &t->hdr, &t->hdr_cap);
+	t->data_left = h->size;
+	return emit(t, t->hdr, n, err);
+}
+
+int strata_tar_write_data(strata_tar *t, const void *p, size_t n, strata_error *err)
+{
+	if (n > t->data_left)
+		return strata_error_set(err, 0, "tar: more data than the header announced");
+	t->data_left -= n;
+	return emit(t, p, n, err);
+}
+
+int strata_tar_end_data(strata_tar *t, strata_error *err)
+{
+	if (t->data_left != 0)
+		return strata_error_set(err, 0, "tar: %llu bytes of data missing", (unsigned long long)t->data_left);
+	return emit_zeros(t, (BLOCK - t->offset % BLOCK) % BLOCK, err);
+}
+
+/* A member with the layer's owner and time. */
+static strata_tar_header member(const strata_tar *t, const char *name, char type, mode_t mode, uint64_t size)
+{
+	return (strata_tar_header){.name = name, .linkname = "", .type = type, .mode = mode & 07777,
+				   .uid = (uint64_t)t->o.uid, .gid = (uint64_t)t->o.gid, .size = size,
+				   .mtime = (uint64_t)t->o.mtime, .uname = t->uname, .gname = t->gname};
 }
 
 int strata_tar_add_dir(strata_tar *t, const char *name, mode_t mode, strata_error *err)
@@ -119,27 +108,21 @@ int strata_tar_add_dir(strata_tar *t, const char *name, mode_t mode, strata_erro
 	size_t l = strlen(name);
 	if (l + 2 > t->name_cap) {
 		t->name_cap = 2 * (l + 2);
-		t->name_buf = strata_xrealloc(t->name_buf, t->name_cap);
+		t->name = strata_xrealloc(t->name, t->name_cap);
 	}
-	memcpy(t->name_buf, name, l);
-	t->name_buf[l] = '/';
-	t->name_buf[l + 1] = '\0';
-	return write_header(t, new_entry(t, t->name_buf, AE_IFDIR, mode), name, err);
+	memcpy(t->name, name, l);
+	if (l == 0 || name[l - 1] != '/')
+		t->name[l++] = '/'; /* CPython's get_info: a directory's name ends in '/' */
+	t->name[l] = '\0';
+	strata_tar_header h = member(t, t->name, STRATA_TAR_DIR, mode, 0);
+	return strata_tar_add_header(t, &h, err);
 }
 
 int strata_tar_add_symlink(strata_tar *t, const char *name, const char *target, strata_error *err)
 {
-	struct archive_entry *e = new_entry(t, name, AE_IFLNK, 0777);
-	archive_entry_copy_symlink(e, target);
-	return write_header(t, e, name, err);
-}
-
-static int write_data(strata_tar *t, const void *buf, size_t n, const char *name, strata_error *err)
-{
-	t->sink_err = err;
-	if (archive_write_data(t->a, buf, n) != (la_ssize_t)n)
-		return archive_fail(t, "cannot write data of", name, err);
-	return 0;
+	strata_tar_header h = member(t, name, STRATA_TAR_SYMLINK, 0777, 0);
+	h.linkname = target;
+	return strata_tar_add_header(t, &h, err);
 }
 
 static int grew(const char *host_path, uint64_t size, strata_error *err)
@@ -154,57 +137,9 @@ static int shrank(const char *host_path, uint64_t got, uint64_t size, strata_err
 				(unsigned long long)got, (unsigned long long)size);
 }
 
-/* Copies a sparse file: holes (SEEK_DATA/SEEK_HOLE) are fed as zeros from
- * memory instead of being read, which would zero-fill and copy every page. */
-static int copy_sparse(strata_tar *t, int fd, const char *name, const char *host_path, uint64_t size,
-		       strata_error *err)
+static int same_size(int fd, const char *host_path, uint64_t size, strata_error *err)
 {
-	static const unsigned char zeros[1u << 16];
-	uint64_t off = 0;
-	int r;
-	/* Past the real end of file SEEK_DATA also says "no more data", which
-	 * would pass for a trailing hole: compare the real size, before and
-	 * after, so a file that changes is an error, never zero-padded. */
 	struct stat now;
-	if (fstat(fd, &now) < 0)
-		return strata_error_set(err, errno, "cannot stat '%s'", host_path);
-	if ((uint64_t)now.st_size != size)
-		return (uint64_t)now.st_size < size ? shrank(host_path, (uint64_t)now.st_size, size, err)
-						    : grew(host_path, size, err);
-	while (off < size) {
-		if (strata_cancel_requested(t->o.cancel))
-			return strata_error_set(err, 0, "interrupted");
-		off_t data = lseek(fd, (off_t)off, SEEK_DATA);
-		if (data < 0)
-			data = errno == ENXIO ? (off_t)size : (off_t)off; /* ENXIO: a hole to EOF */
-		if ((uint64_t)data > size)
-			data = (off_t)size;
-		while (off < (uint64_t)data) {
-			size_t n = (uint64_t)data - off > sizeof zeros ? sizeof zeros : (size_t)((uint64_t)data - off);
-			if ((r = write_data(t, zeros, n, name, err)) < 0)
-				return r;
-			off += n;
-		}
-		if (off >= size)
-			break;
-		off_t hole = lseek(fd, (off_t)off, SEEK_HOLE);
-		uint64_t end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
-		if (end <= off)
-			end = size;
-		while (off < end) {
-			size_t want = end - off > COPY_BUF ? COPY_BUF : (size_t)(end - off);
-			ssize_t n = pread(fd, t->buf, want, (off_t)off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return strata_error_set(err, errno, "cannot read '%s'", host_path);
-			if (n == 0)
-				return shrank(host_path, off, size, err);
-			if ((r = write_data(t, t->buf, (size_t)n, name, err)) < 0)
-				return r;
-			off += (uint64_t)n;
-		}
-	}
 	if (fstat(fd, &now) < 0)
 		return strata_error_set(err, errno, "cannot stat '%s'", host_path);
 	if ((uint64_t)now.st_size != size)
@@ -213,11 +148,51 @@ static int copy_sparse(strata_tar *t, int fd, const char *name, const char *host
 	return 0;
 }
 
+/* Copies a sparse file: holes (SEEK_DATA/SEEK_HOLE) are written as zeros
+ * from memory instead of being read, which would zero-fill every page. Past
+ * the real end of file SEEK_DATA also says "no more data", which would pass
+ * for a trailing hole: the size is compared before and after, so a file
+ * that changes is an error, never zero-padded. */
+static int copy_sparse(strata_tar *t, int fd, const char *host_path, uint64_t size, strata_error *err)
+{
+	uint64_t off = 0;
+	int r = same_size(fd, host_path, size, err);
+	while (r == 0 && off < size) {
+		if (strata_cancel_requested(t->o.cancel))
+			return strata_error_set(err, 0, "interrupted");
+		off_t data = lseek(fd, (off_t)off, SEEK_DATA);
+		if (data < 0)
+			data = errno == ENXIO ? (off_t)size : (off_t)off; /* ENXIO: a hole to EOF */
+		if ((uint64_t)data > size)
+			data = (off_t)size;
+		if ((uint64_t)data > off) {
+			r = emit_zeros(t, (uint64_t)data - off, err);
+			t->data_left -= (uint64_t)data - off;
+			off = (uint64_t)data;
+			continue;
+		}
+		off_t hole = lseek(fd, (off_t)off, SEEK_HOLE);
+		uint64_t end = hole < 0 || (uint64_t)hole > size || (uint64_t)hole <= off ? size : (uint64_t)hole;
+		while (r == 0 && off < end) {
+			size_t want = end - off > COPY_BUF ? COPY_BUF : (size_t)(end - off);
+			ssize_t n = pread(fd, t->buf, want, (off_t)off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return strata_error_set(err, errno, "cannot read '%s'", host_path);
+			if (n == 0)
+				return shrank(host_path, off, size, err);
+			r = strata_tar_write_data(t, t->buf, (size_t)n, err);
+			off += (uint64_t)n;
+		}
+	}
+	return r == 0 ? same_size(fd, host_path, size, err) : r;
+}
+
 /* Copies a dense file with plain reads. Asking for one byte more than the
  * size makes the last read also tell whether the file grew: a small file
  * costs a single read. */
-static int copy_dense(strata_tar *t, int fd, const char *name, const char *host_path, uint64_t size,
-		      strata_error *err)
+static int copy_dense(strata_tar *t, int fd, const char *host_path, uint64_t size, strata_error *err)
 {
 	uint64_t off = 0;
 	for (;;) {
@@ -234,18 +209,19 @@ static int copy_dense(strata_tar *t, int fd, const char *name, const char *host_
 			return off == size ? 0 : shrank(host_path, off, size, err);
 		if (off + (uint64_t)n > size)
 			return grew(host_path, size, err);
-		int r = write_data(t, t->buf, (size_t)n, name, err);
+		int r = strata_tar_write_data(t, t->buf, (size_t)n, err);
 		if (r < 0)
 			return r;
 		off += (uint64_t)n;
 	}
 }
 
-int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char *rel,
-			   const char *host_path, const struct stat *st, strata_error *err)
+int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char *rel, const char *host_path,
+			const struct stat *st, strata_error *err)
 {
 	/* O_NONBLOCK: if the entry became a fifo since its lstat, the open must
-	 * not wait for a writer; the fstat below then sees it is not the file. */
+	 * not wait for a writer; the fstat below then sees it is not the file.
+	 * (For a regular file it changes nothing.) */
 	cleanup_close int fd = openat(dir_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		if (errno == ELOOP)
@@ -257,48 +233,37 @@ int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char 
 		return strata_error_set(err, errno, "cannot stat '%s'", host_path);
 	if (!S_ISREG(now.st_mode) || now.st_dev != st->st_dev || now.st_ino != st->st_ino)
 		return strata_error_set(err, 0, "'%s' was replaced while it was read", host_path);
-	/* O_NONBLOCK stays: it changes nothing for a regular file. */
 	uint64_t size = (uint64_t)st->st_size;
-	struct archive_entry *e = new_entry(t, name, AE_IFREG, st->st_mode);
-	archive_entry_set_size(e, (la_int64_t)size);
-	int r = write_header(t, e, name, err);
+	strata_tar_header h = member(t, name, STRATA_TAR_REG, st->st_mode, size);
+	int r = strata_tar_add_header(t, &h, err);
 	if (r < 0)
 		return r;
+	if (t->buf == NULL)
+		t->buf = strata_xmalloc(COPY_BUF);
 	if (size >= COPY_BUF)
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	/* Fewer allocated blocks than bytes: there are holes worth skipping. */
 	bool sparse = (uint64_t)st->st_blocks * 512 < size;
-	return sparse ? copy_sparse(t, fd, name, host_path, size, err)
-		      : copy_dense(t, fd, name, host_path, size, err);
+	r = sparse ? copy_sparse(t, fd, host_path, size, err) : copy_dense(t, fd, host_path, size, err);
+	return r < 0 ? r : strata_tar_end_data(t, err);
 }
 
-int strata_tar_add_ancestors(strata_tar *t, const char *store_dir, strata_error *err)
+int strata_tar_add_ancestors(strata_tar *t, char *const *dirs, size_t n, strata_error *err)
 {
-	cleanup_free char *dir = strata_xstrdup(store_dir + (store_dir[0] == '/'));
-	for (char *p = dir;; p++) {
-		if (*p == '/' || *p == '\0') {
-			char saved = *p;
-			*p = '\0';
-			int r = strata_tar_add_dir(t, dir, 0755, err);
-			if (r < 0)
-				return r;
-			*p = saved;
-			if (saved == '\0')
-				break;
-		}
-	}
-	return 0;
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = strata_tar_add_dir(t, dirs[i], 0755, err);
+	return r;
 }
 
 static int tree_visit(void *arg, const strata_fs_entry *e, strata_error *err)
 {
 	strata_tar *t = arg;
-	const char *name = e->path + (e->path[0] == '/');
 	if (S_ISDIR(e->st.st_mode))
-		return strata_tar_add_dir(t, name, e->st.st_mode, err);
+		return strata_tar_add_dir(t, e->path, e->st.st_mode, err);
 	if (S_ISLNK(e->st.st_mode))
-		return strata_tar_add_symlink(t, name, e->link_target, err);
-	return strata_tar_add_file(t, name, e->dir_fd, strata_fs_entry_rel(e), e->path, &e->st, err);
+		return strata_tar_add_symlink(t, e->path, e->link_target, err);
+	return strata_tar_add_file(t, e->path, e->dir_fd, strata_fs_entry_rel(e), e->path, &e->st, err);
 }
 
 int strata_tar_add_tree(strata_tar *t, const char *host_path, strata_error *err)
@@ -309,8 +274,7 @@ int strata_tar_add_tree(strata_tar *t, const char *host_path, strata_error *err)
 
 int strata_tar_finish(strata_tar *t, strata_error *err)
 {
-	t->sink_err = err;
-	if (archive_write_close(t->a) != ARCHIVE_OK)
-		return archive_fail(t, "cannot finish", "archive", err);
-	return 0;
+	/* Two zero blocks, then zeros to the end of a 10240-byte record. */
+	int r = emit_zeros(t, 2 * BLOCK, err);
+	return r < 0 ? r : emit_zeros(t, (RECORD - t->offset % RECORD) % RECORD, err);
 }

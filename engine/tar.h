@@ -1,12 +1,13 @@
-/* strata_tar: writes a layer tar (libarchive, pax-restricted: plain ustar
- * headers, pax records only where a field overflows) into a byte sink.
+/* strata_tar: writes tar archives into a byte sink, member by member, in
+ * the encoding of CPython's tarfile (tar_header.h), so that a layer has the
+ * bytes nixpkgs' writer gives the same files.
  *
- * Entries are normalised for reproducibility: names relative ("nix/store/..."),
+ * Members are normalised for reproducibility: names as the caller gives them
+ * (store layers use absolute host paths, "/nix/store/...", as nixpkgs does),
  * directories with a trailing '/', mode = permission bits from lstat (incl.
- * setuid/setgid/sticky), uid/gid/uname/gname and mtime from the options, no
- * atime/ctime/xattrs, hardlinks written as regular files, symlinks kept.
- * pax hdrcharset is BINARY so names are never re-encoded (locale-proof).
- * The archive is padded to a 10240-byte record, as Python's tarfile does.
+ * set-id and sticky bits), uid/gid/uname/gname and mtime from the options,
+ * no atime/ctime/xattrs, hardlinks written as regular files, symlinks kept.
+ * The archive ends with two zero blocks and zeros to a 10240-byte record.
  *
  * Threads: one writer per thread; different writers run concurrently. */
 #ifndef STRATA_TAR_H
@@ -18,6 +19,7 @@
 
 #include "cancel.h"
 #include "strata_error.h"
+#include "tar_header.h"
 
 typedef struct strata_tar_options {
 	int64_t mtime;
@@ -35,7 +37,14 @@ typedef struct strata_tar strata_tar;
 strata_tar *strata_tar_create(const strata_tar_options *o, strata_tar_sink_fn sink, void *arg);
 void strata_tar_free(strata_tar *t); /* accepts NULL; no trailer written */
 
-/* name: relative path without leading '/' and without trailing '/'. */
+/* A member from a header (tar_header.h): then exactly h->size bytes of data
+ * through write_data, and end_data for the padding. For members that do not
+ * come from the filesystem (an outer archive's layers and JSON). */
+int strata_tar_add_header(strata_tar *t, const strata_tar_header *h, strata_error *err);
+int strata_tar_write_data(strata_tar *t, const void *p, size_t n, strata_error *err);
+int strata_tar_end_data(strata_tar *t, strata_error *err);
+
+/* name: as it is to be stored; '/' is appended for the directory. */
 int strata_tar_add_dir(strata_tar *t, const char *name, mode_t mode, strata_error *err);
 int strata_tar_add_symlink(strata_tar *t, const char *name, const char *target, strata_error *err);
 /* Copies the bytes of the file `rel` (opened relative to dir_fd, or
@@ -46,8 +55,8 @@ int strata_tar_add_symlink(strata_tar *t, const char *name, const char *target, 
  * the file in errors. */
 int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char *rel,
 			   const char *host_path, const struct stat *st, strata_error *err);
-/* Each ancestor of store_dir as a directory (mode 0755): "nix/", "nix/store/". */
-int strata_tar_add_ancestors(strata_tar *t, const char *store_dir, strata_error *err);
+/* Directories (mode 0755) that precede the store paths: "/nix", "/nix/store". */
+int strata_tar_add_ancestors(strata_tar *t, char *const *dirs, size_t n, strata_error *err);
 /* A whole store path, walked in pathlib order (fs_tree.h). */
 int strata_tar_add_tree(strata_tar *t, const char *host_path, strata_error *err);
 /* Writes the end-of-archive blocks and padding. */

@@ -69,7 +69,7 @@ d, deep = sys.argv[1:]
 b = d + "/blobs/sha256/"
 m = json.load(open(b + json.load(open(d + "/index.json"))["manifests"][0]["digest"][7:]))
 names = [x.name for l in m["layers"] for x in tarfile.open(b + l["digest"][7:]).getmembers()]
-want = deep.lstrip("/") + "/d" * 2000 + "/bottom"
+want = deep + "/d" * 2000 + "/bottom"
 assert want in names, "the deepest file is missing"
 P
 

@@ -22,16 +22,17 @@ echo "$P" > "$WORK/paths.txt"
 "$STRATA" build-layered --closure "$WORK/paths.txt" --store-dir "$SD" --compress none --mtime 1234 \
   --uid 7 --gid 8 --uname u --gname g -q -o "$WORK/img"
 blob=$(layer_blobs "$WORK/img" | head -1 | cut -d' ' -f1)
-python3 - "$WORK/img/blobs/sha256/$blob" "${SD#/}" <<'P'
+python3 - "$WORK/img/blobs/sha256/$blob" "$SD" <<'P'
 import sys, tarfile
 t = tarfile.open(sys.argv[1]); sd = sys.argv[2]
 ms = t.getmembers()
 names = [m.name for m in ms]
 pre = sd + "/0123456789abcdfghijklmnpqrsvwxyz-tricky"
-# store-dir ancestors first, each a directory with mode 0755
-anc = sd.split("/")
+# absolute names (as nixpkgs writes them); store-dir ancestors first, each a
+# directory with mode 0755
+anc = sd.split("/")[1:]
 for i in range(len(anc)):
-    assert names[i] == "/".join(anc[:i + 1]), (i, names[i])
+    assert names[i] == "/" + "/".join(anc[:i + 1]), (i, names[i])
     assert ms[i].isdir() and ms[i].mode == 0o755
 rel = [n[len(pre) + 1:] for n in names if n.startswith(pre + "/")]
 # pathlib order: component-wise, so a/b sorts before a-b and a0
