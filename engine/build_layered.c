@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "strata.h"
 #include "alloc.h"
+#include "docker_archive.h"
 #include "image_plan.h"
 #include "layer_source.h"
 #include "layer_writer.h"
@@ -11,8 +12,11 @@
 #include "oci_layout.h"
 #include "ref.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now_seconds(void)
 {
@@ -26,7 +30,8 @@ typedef struct assembled {
 	char cfg_hex[65], man_hex[65];
 	uint64_t cfg_size, man_size;
 	char tag_buf[33];
-	const char *tag;
+	const char *tag;      /* OCI: the ref.name */
+	const char *repo_tag; /* Docker archive: its RepoTags entry, or NULL */
 	double layers_seconds;
 } assembled;
 
@@ -102,8 +107,12 @@ static json_t *summary(const strata_layered_options *o, const strata_image_plan 
 	json_object_set_new(sum, "output", json_string(o->output));
 	if (p->s.name)
 		json_object_set_new(sum, "name", json_string(p->s.name));
-	json_object_set_new(sum, "tag", json_string(a->tag));
-	json_object_set_new(sum, "manifest", json_sprintf("sha256:%s", a->man_hex));
+	if (a->tag)
+		json_object_set_new(sum, "tag", json_string(a->tag));
+	if (a->repo_tag)
+		json_object_set_new(sum, "repo_tag", json_string(a->repo_tag));
+	if (a->man_hex[0])
+		json_object_set_new(sum, "manifest", json_sprintf("sha256:%s", a->man_hex));
 	json_object_set_new(sum, "config", json_sprintf("sha256:%s", a->cfg_hex));
 	json_object_set_new(sum, "media_type", json_string(strata_oci_image_layer_media_type(p->s.compress)));
 	uint64_t sum_tar = 0, sum_blob = 0;
@@ -131,6 +140,41 @@ static json_t *summary(const strata_layered_options *o, const strata_image_plan 
 	return sum;
 }
 
+/* The Docker archive, into a file (atomically, as every output) or onto
+ * standard output. */
+static int build_docker_archive(strata_pool *pool, const strata_layered_options *o, const strata_image_plan *p,
+				strata_layer_result *results, assembled *a, strata_docker_archive_result *dr,
+				strata_error *err)
+{
+	if (p->s.compress != STRATA_COMPRESS_NONE)
+		return strata_error_set(err, 0, "the layers of a Docker archive are uncompressed (compress the archive "
+						"as a whole instead)");
+	bool to_stdout = strcmp(o->output, "-") == 0;
+	strata_output *out = NULL;
+	int fd = STDOUT_FILENO, r = 0;
+	if (!to_stdout) {
+		strata_output_options oo = {.force = o->force, .inputs = p->inputs, .ninputs = p->ninputs, .cancel = o->cancel};
+		if ((r = strata_output_create(o->output, &oo, &out, err)) == 0)
+			r = strata_output_tmpfile(out, &fd, err);
+	}
+	strata_docker_archive_options dao = {.fd = fd, .fd_name = to_stdout ? "standard output" : o->output,
+					     .progress = o->progress, .progress_arg = o->progress_arg, .cancel = o->cancel};
+	double t = now_seconds();
+	if (r == 0)
+		r = strata_docker_archive_write(pool, p, &dao, results, dr, err);
+	a->layers_seconds = now_seconds() - t;
+	if (r == 0 && out && fsync(fd) < 0)
+		r = strata_error_set(err, errno, "cannot write %s", o->output);
+	if (out && fd != STDOUT_FILENO)
+		close(fd);
+	if (r == 0 && out)
+		r = strata_output_commit(out, err);
+	strata_output_free(out);
+	memcpy(a->cfg_hex, dr->config_hex, 65);
+	a->repo_tag = dr->repo_tag;
+	return r;
+}
+
 int strata_build_layered(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret,
 			 strata_error *err)
 {
@@ -140,6 +184,14 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 	cleanup_free strata_layer_result *results = NULL;
 	assembled a = {0};
 	int r = strata_image_plan_layered(o, &plan, err);
+	if (r == 0 && o->format == STRATA_FORMAT_DOCKER_ARCHIVE) {
+		strata_docker_archive_result dr = {0};
+		results = strata_xcalloc(plan->nlayers, sizeof *results);
+		if ((r = build_docker_archive(pool, o, plan, results, &a, &dr, err)) == 0)
+			*summary_ret = summary(o, plan, results, &a, pool, t0);
+		free(dr.repo_tag);
+		return r;
+	}
 	if (r == 0) {
 		strata_output_options oo = {.force = o->force, .inputs = plan->inputs, .ninputs = plan->ninputs,
 					    .cancel = o->cancel};

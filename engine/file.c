@@ -109,6 +109,23 @@ int strata_file_write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
+int strata_file_tmpfile(strata_error *err)
+{
+	const char *dir = getenv("TMPDIR");
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	/* filesystems without O_TMPFILE */
+	cleanup_free char *path = strata_xasprintf("%s/.strata-tmp-XXXXXX", dir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0)
+		return strata_error_set(err, errno, "cannot create a temporary file in %s", dir);
+	unlink(path);
+	return fd;
+}
+
 int strata_file_write_new(int dir_fd, const char *name, const char *path_for_errors, const void *data, size_t n,
 			  mode_t mode, strata_error *err)
 {

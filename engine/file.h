@@ -46,6 +46,11 @@ int strata_file_read_all(int dir_fd, const char *path, int flags, size_t max, co
 /* Writes all n bytes, retrying on EINTR and short writes. 0 or -errno. */
 int strata_file_write_all(int fd, const void *buf, size_t n);
 
+/* An anonymous temporary file (read-write, 0600) in $TMPDIR (else /tmp):
+ * O_TMPFILE, or a file unlinked as soon as it is made, so that nothing is
+ * left behind whatever ends the process. Returns the fd or a negative value
+ * with err filled. */
+int strata_file_tmpfile(strata_error *err);
 /* Creates name in dir_fd (O_EXCL, the given mode) holding exactly data, and
  * closes it; every failure names path_for_errors and the OS error. */
 int strata_file_write_new(int dir_fd, const char *name, const char *path_for_errors, const void *data, size_t n,

@@ -1,12 +1,15 @@
 #define _GNU_SOURCE
 #include "image_plan.h"
 #include "alloc.h"
+#include "base_image.h"
 #include "closure_load.h"
+#include "docker_image.h"
 #include "file.h"
 #include "image_config.h"
 #include "layer_codec.h"
 #include "layering.h"
 #include "nix_conf.h"
+#include "py_format.h"
 #include "ref.h"
 #include "store.h"
 #include "timestamp.h"
@@ -23,6 +26,7 @@
 /* What the plan owns behind the public fields. */
 struct strata_plan_private {
 	strata_nix_conf conf;
+	strata_base_image *base;
 	strata_closure *closure;
 	strata_layering *layering;
 	strata_ref repo_tag;
@@ -75,20 +79,30 @@ static int check_inputs(const strata_layered_options *o, strata_error *err)
 	return 0;
 }
 
-/* A time: the option, else conf.json's, else fallback ("now" allowed). */
+/* A time: the option, else conf.json's, else fallback ("now" allowed);
+ * iso (may be NULL) gets it as Python's isoformat. */
 static int resolve_time(const char *opt, const char *conf, long long fallback, const char *what, long long *out,
-			strata_error *err)
+			char *iso, strata_error *err)
 {
+	char dummy[STRATA_ISOFORMAT_MAX];
 	const char *s = opt ? opt : conf;
+	if (iso == NULL)
+		iso = dummy;
 	if (s == NULL) {
 		*out = fallback;
+		strata_timestamp_isoformat_utc(fallback, 0, iso);
 		return 0;
 	}
 	if (strcmp(s, "now") == 0) {
-		*out = (long long)time(NULL);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		*out = (long long)ts.tv_sec;
+		strata_timestamp_isoformat_utc(*out, ts.tv_nsec / 1000, iso);
 		return 0;
 	}
-	return strata_timestamp_parse(s, out, err) < 0 ? strata_error_wrap(err, "%s", what) : 0;
+	if (strata_timestamp_parse(s, out, err) < 0 || strata_timestamp_isoformat(s, iso, err) < 0)
+		return strata_error_wrap(err, "%s", what);
+	return 0;
 }
 
 static int resolve_owner(const strata_layered_options *o, const strata_nix_conf *conf, strata_image_settings *s,
@@ -108,16 +122,32 @@ static int resolve_owner(const strata_layered_options *o, const strata_nix_conf 
 	return 0;
 }
 
+/* The runtime config, normalised (OCI) and as nixpkgs writes it (Docker
+ * archives: conf.json's object as it is); a base image's Env goes first. */
 static int resolve_config(strata_image_plan *p, const strata_layered_options *o, strata_error *err)
 {
 	const strata_nix_conf *conf = &p->priv->conf;
-	if (o->config_file == NULL)
-		return strata_image_config_normalise(conf->root ? json_object_get(conf->root, "config") : NULL,
-						     o->conf_file ? o->conf_file : "config", &p->s.config, err);
-	cleanup_free char *buf = NULL;
-	size_t len = 0;
-	int r = strata_file_read_all(AT_FDCWD, o->config_file, 0, STRATA_FILE_MAX_JSON, "config file", &buf, &len, err);
-	return r < 0 ? r : strata_image_config_parse(buf, len, o->config_file, &p->s.config, err);
+	json_t *given = conf->root && !o->config_file ? json_object_get(conf->root, "config") : NULL;
+	int r;
+	if (o->config_file == NULL) {
+		r = strata_image_config_normalise(given, o->conf_file ? o->conf_file : "config", &p->s.config, err);
+	} else {
+		cleanup_free char *buf = NULL;
+		size_t len = 0;
+		r = strata_file_read_all(AT_FDCWD, o->config_file, 0, STRATA_FILE_MAX_JSON, "config file", &buf, &len, err);
+		if (r == 0)
+			r = strata_image_config_parse(buf, len, o->config_file, &p->s.config, err);
+	}
+	if (r < 0)
+		return r;
+	p->s.docker_config = json_deep_copy(given ? given : p->s.config);
+	if (p->priv->base) {
+		const json_t *base = json_object_get(strata_base_image_config(p->priv->base), "config");
+		strata_docker_image_merge_env(base, p->s.config);
+		if (json_is_object(p->s.docker_config))
+			strata_docker_image_merge_env(base, p->s.docker_config);
+	}
+	return 0;
 }
 
 /* name and tag: the options, else conf.json's repo_tag. */
@@ -132,6 +162,7 @@ static int resolve_names(strata_image_plan *p, const strata_layered_options *o, 
 	} else {
 		s->tag = o->tag;
 	}
+	s->repo_tag = o->repo_tag ? o->repo_tag : !o->name && !o->tag ? rt : NULL;
 	s->name = o->name;
 	if (s->name && strata_ref_check_name(s->name, err) < 0)
 		return -1;
@@ -155,9 +186,9 @@ static int resolve_settings(strata_image_plan *p, const strata_layered_options *
 	if (sde && *sde && strata_timestamp_parse(sde, &created_default, err) < 0)
 		return strata_error_wrap(err, "SOURCE_DATE_EPOCH");
 	if ((r = resolve_time(o->created, strata_nix_conf_str(conf, "created"), created_default, "created time",
-			      &s->created, err)) < 0 ||
+			      &s->created, s->created_iso, err)) < 0 ||
 	    (r = resolve_time(o->mtime, strata_nix_conf_str(conf, "mtime"), STRATA_DEFAULT_MTIME, "file time",
-			      &s->mtime, err)) < 0 ||
+			      &s->mtime, NULL, err)) < 0 ||
 	    (r = resolve_owner(o, conf, s, err)) < 0)
 		return r;
 	s->architecture = o->architecture ? o->architecture
@@ -295,21 +326,6 @@ static int join_contents(strata_image_plan *p, char *const *contents, size_t n, 
 
 /* ---------- layers ---------- */
 
-/* Python's repr of a list of str, as nixpkgs writes history comments. */
-static char *py_list_repr(char *const *items, size_t n)
-{
-	size_t len = 2;
-	for (size_t i = 0; i < n; i++)
-		len += strlen(items[i]) + 4;
-	char *s = strata_xmalloc(len + 1), *q = s;
-	*q++ = '[';
-	for (size_t i = 0; i < n; i++)
-		q += sprintf(q, "%s'%s'", i ? ", " : "", items[i]);
-	*q++ = ']';
-	*q = '\0';
-	return s;
-}
-
 static void add_layer(strata_image_plan *p, const strata_plan_layer *l)
 {
 	p->layers = strata_xrealloc(p->layers, (p->nlayers + 1) * sizeof *p->layers);
@@ -319,7 +335,7 @@ static void add_layer(strata_image_plan *p, const strata_plan_layer *l)
 
 static void add_store_layer(strata_image_plan *p, char *const *paths, size_t n, uint64_t bytes)
 {
-	cleanup_free char *repr = py_list_repr(paths, n);
+	cleanup_free char *repr = strata_py_repr_list((const char *const *)paths, n);
 	strata_plan_layer l = {
 		.kind = STRATA_PLAN_STORE,
 		.source = {.kind = STRATA_SOURCE_TREES, .ancestors = p->priv->ancestors,
@@ -332,11 +348,35 @@ static void add_store_layer(strata_image_plan *p, char *const *paths, size_t n, 
 	add_layer(p, &l);
 }
 
-static void add_customisation_layer(strata_image_plan *p, const strata_layer_source *src)
+/* holds: what nixpkgs' history comment names (the customisation layer's
+ * store path; for --contents, the contents). */
+static void add_customisation_layer(strata_image_plan *p, const strata_layer_source *src, const char *const *holds,
+				    size_t n, const char *expect_diff_id)
 {
+	cleanup_free char *repr = strata_py_repr_list(holds, n);
 	strata_plan_layer l = {.kind = STRATA_PLAN_CUSTOMISATION, .source = *src,
-			       .history = {"strata build-layered", "customisation layer"}};
+			       .history = {"strata build-layered", keep(p, strata_xasprintf("store paths: %s", repr))},
+			       .expect_diff_id = expect_diff_id};
 	add_layer(p, &l);
+}
+
+/* A base image's layers come first, named by their member. */
+static void add_base_layers(strata_image_plan *p)
+{
+	const strata_base_image *b = p->priv->base;
+	for (size_t i = 0; b && i < strata_base_image_nlayers(b); i++) {
+		const strata_base_layer *bl = strata_base_image_layer(b, i);
+		const char *name = bl->member->h.name;
+		cleanup_free char *repr = strata_py_repr_list(&name, 1);
+		strata_plan_layer l = {
+			.kind = STRATA_PLAN_BASE,
+			.source = {.kind = STRATA_SOURCE_BASE, .base = b, .base_layer = i},
+			.history = {"strata build-layered", keep(p, strata_xasprintf("store paths: %s", repr))},
+			.bytes = bl->member->h.size,
+			.expect_diff_id = bl->diff_id,
+		};
+		add_layer(p, &l);
+	}
 }
 
 /* The directories each store layer starts with. A conf.json gets exactly
@@ -390,26 +430,30 @@ static int plan_closure_layers(strata_image_plan *p, const strata_layered_option
 		if ((r = join_contents(p, o->contents, o->ncontents, err)) < 0)
 			return r;
 		strata_layer_source src = {.kind = STRATA_SOURCE_SYNTH, .entries = v->synth, .nentries = v->nsynth};
-		add_customisation_layer(p, &src);
+		add_customisation_layer(p, &src, (const char *const *)o->contents, o->ncontents, NULL);
 	}
 	return 0;
 }
 
-/* conf.json input: its layers as they are, its layer.tar last. */
+/* conf.json input: its base image's layers, its layers as they are, its
+ * layer.tar last. */
 static void plan_conf_layers(strata_image_plan *p)
 {
 	const strata_nix_conf *conf = &p->priv->conf;
+	add_base_layers(p);
 	for (size_t i = 0; i < conf->nlayers; i++)
 		add_store_layer(p, conf->layers[i], conf->layer_sizes[i], 0);
 	if (conf->customisation_tar) {
 		strata_layer_source src = {.kind = STRATA_SOURCE_TAR, .tar_file = conf->customisation_tar};
-		add_customisation_layer(p, &src);
+		const char *cl = strata_nix_conf_str(conf, "customisation_layer");
+		add_customisation_layer(p, &src, &cl, 1, conf->customisation_checksum);
 	}
 }
 
 static void collect_inputs(strata_image_plan *p, const strata_layered_options *o)
 {
-	p->inputs = strata_xcalloc(o->ncontents + 5, sizeof *p->inputs);
+	p->inputs = strata_xcalloc(o->ncontents + 6, sizeof *p->inputs);
+	p->inputs[p->ninputs++] = p->priv->conf.from_image;
 	p->inputs[p->ninputs++] = p->s.store_dir;
 	p->inputs[p->ninputs++] = o->closure_file;
 	p->inputs[p->ninputs++] = o->conf_file;
@@ -428,6 +472,9 @@ int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan
 	p->priv = strata_xcalloc(1, sizeof *p->priv);
 	if (o->conf_file && (r = strata_nix_conf_load(o->conf_file, &p->priv->conf, err)) < 0)
 		return r;
+	if (p->priv->conf.from_image &&
+	    (r = strata_base_image_open(p->priv->conf.from_image, o->cancel, &p->priv->base, err)) < 0)
+		return strata_error_wrap(err, "%s: from_image", o->conf_file);
 	if ((r = resolve_settings(p, o, err)) < 0)
 		return r;
 	plan_ancestors(p, o->conf_file != NULL);
@@ -449,6 +496,7 @@ void strata_image_plan_free(strata_image_plan *p)
 	struct strata_plan_private *v = p->priv;
 	if (v) {
 		strata_nix_conf_fini(&v->conf);
+		strata_base_image_free(v->base);
 		strata_layering_free(v->layering);
 		strata_closure_free(v->closure);
 		strata_ref_fini(&v->repo_tag);
@@ -465,6 +513,7 @@ void strata_image_plan_free(strata_image_plan *p)
 		free(v);
 	}
 	json_decref(p->s.config);
+	json_decref(p->s.docker_config);
 	free(p->layers);
 	free(p->inputs);
 	free(p);

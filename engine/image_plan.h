@@ -23,6 +23,7 @@
 #include "layer_source.h"
 #include "oci_image.h"
 #include "strata.h"
+#include "timestamp.h"
 
 typedef enum strata_plan_layer_kind {
 	STRATA_PLAN_STORE,
@@ -37,6 +38,9 @@ typedef struct strata_plan_layer {
 	size_t nstore_paths;
 	strata_oci_history history; /* strings owned by the plan */
 	uint64_t bytes;             /* an estimate, for progress */
+	/* The diff_id the input names the layer by (a base image's config, a
+	 * conf.json's checksum file), hex; NULL: none. Checked where used. */
+	const char *expect_diff_id;
 } strata_plan_layer;
 
 typedef struct strata_image_settings {
@@ -48,6 +52,12 @@ typedef struct strata_image_settings {
 	strata_compress compress;
 	int level;      /* resolved: never 0 for a codec with levels */
 	json_t *config; /* the runtime config, normalised (owned by the plan) */
+	/* Docker archives: created as Python's isoformat, the runtime config as
+	 * nixpkgs writes it (conf.json's as it is; a base image's Env merged),
+	 * the RepoTags entry verbatim (NULL: from name and tag). */
+	char created_iso[STRATA_ISOFORMAT_MAX];
+	json_t *docker_config;
+	const char *repo_tag;
 } strata_image_settings;
 
 typedef struct strata_image_plan {

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "layer_source.h"
 #include "alloc.h"
+#include "base_image.h"
 #include "file.h"
 #include "tar_check.h"
 
@@ -27,9 +28,9 @@ static int to_stream(void *arg, const void *buf, size_t n, strata_error *err)
 /* An existing layer tar: a regular file (a fifo would block the worker in
  * open) that parses as a tar to its end, or it would become a layer no
  * client reads. */
-static int copy_tar(producer *p, strata_error *err)
+static int copy_tar(const char *file, const strata_cancel *cancel, strata_tar_sink_fn sink, void *arg,
+		    strata_error *err)
 {
-	const char *file = p->src->tar_file;
 	cleanup_close int fd = strata_file_open_regular(AT_FDCWD, file, 0, "layer tar", NULL, err);
 	if (fd < 0)
 		return fd;
@@ -38,7 +39,7 @@ static int copy_tar(producer *p, strata_error *err)
 	strata_tar_check_init(&tc);
 	int r = 0;
 	for (;;) {
-		if (strata_cancel_requested(p->tar->cancel)) {
+		if (strata_cancel_requested(cancel)) {
 			r = strata_error_set(err, 0, "interrupted");
 			break;
 		}
@@ -54,17 +55,21 @@ static int copy_tar(producer *p, strata_error *err)
 			break;
 		}
 		if ((r = strata_tar_check_feed(&tc, buf, (size_t)n, file, err)) < 0 ||
-		    (r = strata_layer_stream_write(p->stream, buf, (size_t)n, err)) < 0)
+		    (r = sink(arg, buf, (size_t)n, err)) < 0)
 			break;
 	}
 	strata_tar_check_fini(&tc);
 	return r;
 }
 
-static int write_tar(producer *p, strata_error *err)
+int strata_layer_source_write(const strata_layer_source *s, const strata_tar_options *tar, strata_tar_sink_fn sink,
+			      void *arg, strata_error *err)
 {
-	const strata_layer_source *s = p->src;
-	strata_tar *t = strata_tar_create(p->tar, to_stream, p->stream);
+	if (s->kind == STRATA_SOURCE_TAR)
+		return copy_tar(s->tar_file, tar->cancel, sink, arg, err);
+	if (s->kind == STRATA_SOURCE_BASE)
+		return strata_base_image_write_tar(s->base, s->base_layer, tar->cancel, sink, arg, NULL, err);
+	strata_tar *t = strata_tar_create(tar, sink, arg);
 	int r = 0;
 	if (s->kind == STRATA_SOURCE_SYNTH) {
 		for (size_t i = 0; i < s->nentries && r == 0; i++)
@@ -87,7 +92,7 @@ static void producer_task(void *arg)
 	strata_error err = STRATA_ERROR_INIT;
 	if (!strata_layer_writer_stopped(p->w) &&
 	    strata_layer_stream_open(p->w, p->result, &p->stream, &err) == 0) {
-		int r = p->src->kind == STRATA_SOURCE_TAR ? copy_tar(p, &err) : write_tar(p, &err);
+		int r = strata_layer_source_write(p->src, p->tar, to_stream, p->stream, &err);
 		if (r == 0)
 			strata_layer_stream_close(p->stream, &err);
 		else

@@ -4,7 +4,9 @@
  *     path walked in tar order (tar.h);
  *   - an existing uncompressed tar (nixpkgs' customisation layer.tar),
  *     copied as is: it must be a regular file and parse as a tar to its end;
- *   - synthesized entries (directories and symlinks; --contents).
+ *   - synthesized entries (directories and symlinks; --contents);
+ *   - a base image's layer (base_image.h), its tar checked against its
+ *     diff_id.
  *
  * Ownership: a source and everything it points to, the tar options and the
  * result must stay valid until the writer finishes.
@@ -23,6 +25,7 @@ typedef enum strata_layer_source_kind {
 	STRATA_SOURCE_TREES,
 	STRATA_SOURCE_TAR,
 	STRATA_SOURCE_SYNTH,
+	STRATA_SOURCE_BASE,
 } strata_layer_source_kind;
 
 /* A synthesized entry: a directory (target NULL) or a symlink. */
@@ -40,7 +43,14 @@ typedef struct strata_layer_source {
 	const char *tar_file;       /* TAR */
 	const strata_synth_entry *entries; /* SYNTH: in tar order (sorted by the caller) */
 	size_t nentries;
+	const struct strata_base_image *base; /* BASE: the image and the layer's index in it */
+	size_t base_layer;
 } strata_layer_source;
+
+/* Writes the layer's tar bytes into sink, in order, on the calling thread
+ * (the producer below, or a writer that needs the bytes twice). */
+int strata_layer_source_write(const strata_layer_source *src, const strata_tar_options *tar, strata_tar_sink_fn sink,
+			      void *arg, strata_error *err);
 
 /* Spawns the producer of src: it opens a stream of w, writes the layer and
  * closes it, or aborts it with the reason. */

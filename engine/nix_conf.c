@@ -5,7 +5,9 @@
 #include "file.h"
 #include "alloc.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@ void strata_nix_conf_fini(strata_nix_conf *c)
 	free(c->layers);
 	free(c->layer_sizes);
 	free(c->customisation_tar);
+	free(c->customisation_checksum);
 	json_decref(c->root);
 }
 
@@ -29,6 +32,37 @@ const char *strata_nix_conf_str(const strata_nix_conf *c, const char *key)
 {
 	json_t *v = c->root ? json_object_get(c->root, key) : NULL;
 	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* The script strips the file and wants 64 characters; strata wants the
+ * digest it names the layer by, and checks it against the layer later. */
+static int read_checksum(strata_nix_conf *c, const char *dir, strata_error *err)
+{
+	cleanup_free char *path = strata_xasprintf("%s/checksum", dir);
+	char *buf = NULL;
+	size_t len = 0;
+	strata_error e = STRATA_ERROR_INIT;
+	if (strata_file_read_all(AT_FDCWD, path, 0, 4096, "customisation layer checksum", &buf, &len, &e) < 0) {
+		bool missing = e.code == ENOENT;
+		if (!missing)
+			strata_error_move(err, &e);
+		strata_error_clear(&e);
+		return missing ? 0 : -1;
+	}
+	char *p = buf;
+	while (isspace((unsigned char)*p))
+		p++;
+	size_t n = strlen(p);
+	while (n > 0 && isspace((unsigned char)p[n - 1]))
+		n--;
+	p[n] = '\0';
+	if (n != 64 || strspn(p, "0123456789abcdef") != 64) {
+		free(buf);
+		return strata_error_set(err, 0, "%s is not a SHA-256 (64 lowercase hex digits)", path);
+	}
+	c->customisation_checksum = strata_xstrdup(p);
+	free(buf);
+	return 0;
 }
 
 int strata_nix_conf_parse(const char *buf, size_t len, const char *file, strata_nix_conf *c,
@@ -41,11 +75,8 @@ int strata_nix_conf_parse(const char *buf, size_t len, const char *file, strata_
 		return strata_error_set(err, 0, "%s:%d:%d: invalid JSON: %s", file, je.line, je.column, je.text);
 	if (!json_is_object(c->root))
 		return strata_error_set(err, 0, "%s: conf.json must be a JSON object", file);
-	json_t *fi = json_object_get(c->root, "from_image");
-	if (fi != NULL && !json_is_null(fi))
-		return strata_error_set(err, 0, "%s: from_image (a base image) is not supported yet", file);
 	static const char *const strs[] = {"architecture", "created", "mtime", "uname", "gname",
-					   "repo_tag", "store_dir", "customisation_layer"};
+					   "repo_tag", "store_dir", "customisation_layer", "from_image"};
 	for (size_t i = 0; i < STRATA_ARRAY_LEN(strs); i++) {
 		json_t *v = json_object_get(c->root, strs[i]);
 		if (v != NULL && !json_is_null(v) && !json_is_string(v))
@@ -90,7 +121,10 @@ int strata_nix_conf_parse(const char *buf, size_t len, const char *file, strata_
 		if (fd < 0)
 			return strata_error_wrap(err, "%s", file);
 		close(fd);
+		if (read_checksum(c, cl, err) < 0)
+			return strata_error_wrap(err, "%s", file);
 	}
+	c->from_image = strata_nix_conf_str(c, "from_image");
 	return 0;
 }
 

@@ -2,7 +2,7 @@
  * (nixpkgs-image-tooling.md section 3.1): store_layers, customisation_layer
  * (whose layer.tar is reused as is), config, architecture, created, mtime,
  * uid/gid (strings, as jq --arg makes them), uname, gname, repo_tag,
- * store_dir, from_image (a base image: not supported yet, an error).
+ * store_dir, from_image (a base image: a Docker archive, or null).
  *
  * Threads: reentrant. */
 #ifndef STRATA_NIX_CONF_H
@@ -19,6 +19,10 @@ typedef struct strata_nix_conf {
 	size_t *layer_sizes;
 	size_t nlayers;
 	char *customisation_tar; /* <customisation_layer>/layer.tar, or NULL */
+	/* <customisation_layer>/checksum, whitespace stripped: what the script
+	 * names the layer by; NULL when the file is missing. */
+	char *customisation_checksum;
+	const char *from_image; /* NULL: none */
 } strata_nix_conf;
 
 /* Fills c (always: call strata_nix_conf_fini even on failure). file names

@@ -44,8 +44,9 @@ typedef enum strata_compress {
 } strata_compress;
 
 typedef enum strata_layout_format {
-	STRATA_FORMAT_DIRECTORY, /* an OCI image layout directory (default) */
-	STRATA_FORMAT_TARBALL,   /* the same as one tar (an oci-archive) */
+	STRATA_FORMAT_DIRECTORY,      /* an OCI image layout directory (default) */
+	STRATA_FORMAT_TARBALL,        /* the same as one tar (an oci-archive) */
+	STRATA_FORMAT_DOCKER_ARCHIVE, /* docker load's format, as nixpkgs writes it; layers uncompressed */
 } strata_layout_format;
 
 typedef enum strata_layering_kind {
@@ -85,6 +86,7 @@ typedef struct strata_layered_options {
 	/* Image settings. Precedence: these > conf.json > SOURCE_DATE_EPOCH
 	 * (created only) > the defaults above. */
 	const char *name, *tag;
+	const char *repo_tag;     /* a Docker archive's RepoTags entry, verbatim (wins over conf.json's) */
 	const char *created;      /* RFC 3339, decimal epoch, or "now" */
 	const char *mtime;        /* of every file in the layers; same forms */
 	long long uid, gid;       /* -1: unset (0 is a value) */
@@ -95,9 +97,10 @@ typedef struct strata_layered_options {
 	long max_layers;               /* 0: default; closure input only */
 	strata_compress compress;
 	int level; /* 0: the codec's default */
-	/* Output. */
+	/* Output: a path; for a Docker archive also "-", standard output (which
+	 * must then be a pipe or file; nothing else is written to it). */
 	const char *output;
-	strata_layout_format format;
+	strata_layout_format format; /* a Docker archive wants STRATA_COMPRESS_NONE */
 	bool force; /* replace an existing output strata could have written */
 	strata_progress_fn progress;
 	void *progress_arg;

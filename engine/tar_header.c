@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define BLOCK 512
@@ -145,10 +146,11 @@ static size_t pax_member(const records *r, unsigned char **out, size_t *cap)
 
 size_t strata_tar_header_encode(const strata_tar_header *h, unsigned char **out, size_t *cap)
 {
-	strata_tar_pax_record v[16 + 8];
+	/* the given records, then at most 8 of ours */
+	strata_tar_pax_record local[16 + 8];
+	strata_tar_pax_record *v = h->npax <= 16 ? local : strata_xmalloc((h->npax + 8) * sizeof *v);
 	records r = {v, 0};
-	size_t given = h->npax < 16 ? h->npax : 16;
-	for (size_t i = 0; i < given; i++)
+	for (size_t i = 0; i < h->npax; i++)
 		v[r.n++] = h->pax[i];
 	/* Strings that are not ASCII or do not fit, in CPython's order. */
 	const struct {
@@ -173,6 +175,8 @@ size_t strata_tar_header_encode(const strata_tar_header *h, unsigned char **out,
 			num[i] = 0;
 		}
 	size_t len = r.n ? pax_member(&r, out, cap) : 0;
+	if (v != local)
+		free(v);
 	unsigned char *b = reserve(out, cap, len + BLOCK);
 	ustar_block(b + len, h->name, h->linkname, h->type, num, h->uname, h->gname, h->devmajor, h->devminor);
 	return len + BLOCK;

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -88,4 +89,46 @@ void strata_timestamp_format(long long epoch, char out[32])
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void strata_timestamp_isoformat_utc(long long epoch, long usec, char out[STRATA_ISOFORMAT_MAX])
+{
+	time_t t = (time_t)epoch;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	size_t n = strftime(out, STRATA_ISOFORMAT_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (usec > 0)
+		n += (size_t)snprintf(out + n, STRATA_ISOFORMAT_MAX - n, ".%06ld", usec);
+	snprintf(out + n, STRATA_ISOFORMAT_MAX - n, "+00:00");
+}
+
+int strata_timestamp_isoformat(const char *s, char out[STRATA_ISOFORMAT_MAX], strata_error *err)
+{
+	long long epoch;
+	if (strata_timestamp_parse(s, &epoch, err) < 0)
+		return -1;
+	if (strspn(s, "0123456789") == strlen(s)) {
+		strata_timestamp_isoformat_utc(epoch, 0, out);
+		return 0;
+	}
+	/* parse checked the shape: "YYYY-MM-DD?HH:MM:SS[.f*](Z|[+-]hh:mm)" */
+	memcpy(out, s, 19);
+	out[10] = 'T';
+	size_t n = 19;
+	const char *p = s + 19;
+	if (*p == '.') {
+		char us[7] = "000000";
+		size_t k = 0;
+		for (p++; isdigit((unsigned char)*p); p++)
+			if (k < 6)
+				us[k++] = *p;
+		if (strcmp(us, "000000") != 0) {
+			out[n++] = '.';
+			memcpy(out + n, us, 6);
+			n += 6;
+		}
+	}
+	bool utc = *p == 'Z' || *p == 'z' || strncmp(p + 1, "00:00", 5) == 0;
+	snprintf(out + n, STRATA_ISOFORMAT_MAX - n, "%s", utc ? "+00:00" : p);
+	return 0;
 }

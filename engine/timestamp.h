@@ -14,4 +14,14 @@ int strata_timestamp_parse(const char *s, long long *epoch_ret, strata_error *er
 /* "YYYY-MM-DDTHH:MM:SSZ" into out. */
 void strata_timestamp_format(long long epoch, char out[32]);
 
+/* Python's datetime.isoformat() of datetime.fromisoformat(s), the form of
+ * "created" in nixpkgs' Docker image configs: s as parse accepts it, with
+ * 'T' between date and time, the fraction cut or padded to 6 digits (left
+ * out when zero), "Z" and "-00:00" as "+00:00", an offset as "+hh:mm"; a
+ * decimal epoch as that time in UTC. */
+#define STRATA_ISOFORMAT_MAX 40
+int strata_timestamp_isoformat(const char *s, char out[STRATA_ISOFORMAT_MAX], strata_error *err);
+/* The same for a UTC time (now, SOURCE_DATE_EPOCH). */
+void strata_timestamp_isoformat_utc(long long epoch, long usec, char out[STRATA_ISOFORMAT_MAX]);
+
 #endif

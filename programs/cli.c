@@ -104,16 +104,35 @@ int cli_common_option(const char *cmd, int c, const char *arg, cli_common *co)
 	case CLI_OPT_COMPRESS:
 		if (strata_compress_parse(arg, &co->compress) < 0)
 			return cli_usage(cmd, "--compress must be gzip, zstd or none, not '%s'", arg);
+		co->compress_set = true;
 		return 1;
 	case CLI_OPT_FORMAT:
 		if (!strcmp(arg, "directory"))
 			co->format = STRATA_FORMAT_DIRECTORY;
 		else if (!strcmp(arg, "tarball"))
 			co->format = STRATA_FORMAT_TARBALL;
+		else if (!strcmp(arg, "docker-archive"))
+			co->format = STRATA_FORMAT_DOCKER_ARCHIVE;
 		else
-			return cli_usage(cmd, "--format must be directory or tarball, not '%s'", arg);
+			return cli_usage(cmd, "--format must be directory, tarball or docker-archive, not '%s'", arg);
 		return 1;
 	}
+	return 0;
+}
+
+int cli_docker_archive_check(const char *cmd, cli_common *co)
+{
+	bool to_stdout = co->output && strcmp(co->output, "-") == 0;
+	if (co->format != STRATA_FORMAT_DOCKER_ARCHIVE)
+		return to_stdout ? cli_usage(cmd, "%s", "-o - (standard output) needs --format docker-archive") : 0;
+	if (co->compress_set && co->compress != STRATA_COMPRESS_NONE)
+		return cli_usage(cmd, "%s", "a docker-archive holds uncompressed layers: compress the archive as a "
+					    "whole (e.g. -o - | pigz)");
+	co->compress = STRATA_COMPRESS_NONE;
+	if (to_stdout && co->json)
+		return cli_usage(cmd, "%s", "--json and -o - both write to standard output");
+	if (to_stdout && isatty(STDOUT_FILENO))
+		return cli_usage(cmd, "%s", "refusing to write an archive to a terminal (redirect standard output)");
 	return 0;
 }
 

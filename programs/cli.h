@@ -28,6 +28,7 @@ int cli_usage(const char *cmd, const char *fmt, const char *arg);
 typedef struct cli_common {
 	long threads; /* 0: one per physical core */
 	bool json, quiet, force;
+	bool compress_set; /* --compress given */
 	strata_compress compress;
 	int level;
 	strata_layout_format format;
@@ -74,7 +75,13 @@ int cli_run_on_pool(cli_job_fn fn, void *opts, long threads, bool quiet, json_t 
  * quiet); drops it; returns 0. */
 int cli_report(json_t *summary, bool json, bool quiet, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* A Docker archive's options: uncompressed layers (--compress none or
+ * unset), "-o -" only for it and never onto a terminal, no --json onto the
+ * archive. 0, or 2 after printing. */
+int cli_docker_archive_check(const char *cmd, cli_common *co);
+
 int cmd_build_layered(int argc, char **argv);
+int cmd_stream_layered(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_container(int argc, char **argv);
 int cmd_verify(int argc, char **argv);

@@ -35,7 +35,10 @@ static const char help[] =
 	"  --level N             gzip 1-12 (default 6), zstd 1-19 (default 3)\n"
 	"Output:\n"
 	"  -o, --output OUT      the image (must not exist unless --force)\n"
-	"  --format directory|tarball   OCI layout directory (default) or oci-archive tar\n"
+	"  --format directory|tarball|docker-archive\n"
+	"                        OCI layout directory (default), oci-archive tar, or a\n"
+	"                        Docker archive for docker load (uncompressed layers; -o -\n"
+	"                        writes it to standard output)\n"
 	"  --force               replace an existing OUT (only a file or an image layout;\n"
 	"                        never an input of the run, see README)\n"
 	"  --threads N           default: physical cores\n"
@@ -138,6 +141,8 @@ int cmd_build_layered(int argc, char **argv)
 	if (code == 0)
 		code = cli_common_check(cmd, &co);
 	if (code == 0)
+		code = cli_docker_archive_check(cmd, &co);
+	if (code == 0)
 		code = check_combinations(&o);
 	if (code != 0)
 		goto out;
@@ -150,10 +155,16 @@ int cmd_build_layered(int argc, char **argv)
 	o.level = co.level;
 	cli_progress(co.quiet, &o.progress, &o.progress_arg);
 	json_t *summary = NULL;
-	if ((code = cli_run_on_pool(job, &o, co.threads, co.quiet, &summary)) == 0)
+	if ((code = cli_run_on_pool(job, &o, co.threads, co.quiet, &summary)) != 0)
+		goto out;
+	size_t nlayers = json_array_size(json_object_get(summary, "layers"));
+	if (o.format == STRATA_FORMAT_DOCKER_ARCHIVE)
+		code = cli_report(summary, co.json, co.quiet, "wrote %s (%zu layers, image ID %s)",
+				  strcmp(o.output, "-") ? o.output : "a docker-archive to standard output", nlayers,
+				  json_string_value(json_object_get(summary, "config")));
+	else
 		code = cli_report(summary, co.json, co.quiet, "wrote %s (%zu layers, tag %s, manifest %s)", o.output,
-				  json_array_size(json_object_get(summary, "layers")),
-				  json_string_value(json_object_get(summary, "tag")),
+				  nlayers, json_string_value(json_object_get(summary, "tag")),
 				  json_string_value(json_object_get(summary, "manifest")));
 out:
 	free(roots);

@@ -23,6 +23,9 @@ static void install_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* A reader that goes away (docker load failing, head) must give an
+	 * error on write, not kill the process mid-archive silently. */
+	signal(SIGPIPE, SIG_IGN);
 }
 
 static const char help[] =
@@ -31,6 +34,7 @@ static const char help[] =
 	"\n"
 	"Commands:\n"
 	"  build-layered   store paths (+ references) -> layered OCI image\n"
+	"  stream-layered  nixpkgs' conf.json -> Docker archive on stdout, as nixpkgs writes it\n"
 	"  convert         Docker archive (docker save, dockerTools) -> OCI image\n"
 	"  container       OCI runtime bundle (config.json + rootfs) running a store program\n"
 	"  verify          check every blob, digest and diff_id of an OCI layout\n"
@@ -42,6 +46,7 @@ static const struct {
 	int (*run)(int argc, char **argv);
 } commands[] = {
 	{"build-layered", cmd_build_layered},
+	{"stream-layered", cmd_stream_layered},
 	{"convert", cmd_convert},
 	{"container", cmd_container},
 	{"verify", cmd_verify},
