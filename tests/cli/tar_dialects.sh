@@ -21,23 +21,25 @@ same() { # TAR: strata's copy must be tarfile's
 }
 
 T="$WORK/t"; S="$WORK/short"
-n120=$(printf 'a%.0s' $(seq 1 120)); n60=$(printf 'b%.0s' $(seq 1 60)); n99=$(printf 'c%.0s' $(seq 1 99))
+n120=$(printf 'a%.0s' $(seq 1 120)); n60=$(printf 'b%.0s' $(seq 1 60)); n90=$(printf 'c%.0s' $(seq 1 90))
 mkdir -p "$T/d/$n120/$n60" "$T/empty" "$S/sub"
 echo x > "$T/d/$n120/$n60/f"; echo y > "$T/$(printf 'h\xc3\xa9')"; echo z > "$T/$(printf 'bad\xff')"
 ln -s "/$n120/$n120" "$T/longlink"; ln -s "$(printf '/t\xc3\xa9')" "$T/utflink"
 echo same > "$T/h1"; ln "$T/h1" "$T/h2"; echo s > "$T/suid"; chmod 4755 "$T/suid"; : > "$T/zero"
 head -c 70000 /dev/urandom > "$T/bin"
-echo a > "$S/sub/$n99"; ln -s ../x "$S/l"; echo b > "$S/f"
+echo a > "$S/sub/$n90"; ln -s ../x "$S/l"; echo b > "$S/f"
 mkdir -p "$WORK/u/$n60/$n60"; echo p > "$WORK/u/$n60/$n60/p"   # a ustar prefix split
+# sub-second times, rounded half to even by tarfile: .5 and .7 up, .2 down
+touch -h -d @1700000001.5 "$T/h1" "$T/longlink"; touch -d @1700000002.7 "$T/bin"; touch -d @1700000003.2 "$T/zero"
 
 for fmt in gnu oldgnu posix; do
-  tar --format=$fmt -cf "$WORK/$fmt.tar" -C "$T" . && same "$WORK/$fmt.tar"
-  tar --format=$fmt --owner=3000000 --group=3000001 --mtime=@10000000000 -cf "$WORK/$fmt-big.tar" -C "$T" . \
-    && same "$WORK/$fmt-big.tar"
+  tar --format=$fmt -cf "$WORK/$fmt.tar" -C "$T" .; same "$WORK/$fmt.tar"
+  tar --format=$fmt --owner=3000000 --group=3000001 --mtime=@10000000000 -cf "$WORK/$fmt-big.tar" -C "$T" .
+  same "$WORK/$fmt-big.tar"
 done
-tar --format=ustar -cf "$WORK/ustar.tar" -C "$WORK/u" . && same "$WORK/ustar.tar"
-tar --format=v7 -cf "$WORK/v7.tar" -C "$S" . && same "$WORK/v7.tar"
-tar --format=posix --pax-option=globexthdr.name=g,comment=hello -cf "$WORK/paxg.tar" -C "$S" . && same "$WORK/paxg.tar"
+tar --format=ustar -cf "$WORK/ustar.tar" -C "$WORK/u" .; same "$WORK/ustar.tar"
+tar --format=v7 -cf "$WORK/v7.tar" -C "$S" .; same "$WORK/v7.tar"
+tar --format=posix --pax-option=globexthdr.name=g,comment=hello -cf "$WORK/paxg.tar" -C "$S" .; same "$WORK/paxg.tar"
 python3 - "$T" "$WORK" <<'P'
 import os, sys, tarfile
 t, w = sys.argv[1:]
@@ -57,6 +59,10 @@ with tarfile.open(os.path.join(w, "py-records.tar"), "w", format=tarfile.PAX_FOR
     ti.pax_headers = {"SCHILY.xattr.security.capability": "\x01\x02", "mtime": "1700000000.5"}
     import io
     out.addfile(ti, io.BytesIO(b"abc"))
+    # hdrcharset after another record: tarfile reads it first
+    ti = tarfile.TarInfo("charset")
+    ti.pax_headers = {"comment": "c", "hdrcharset": "BINARY"}
+    out.addfile(ti)
 P
 for f in py-gnu py-pax py-ustar py-records; do same "$WORK/$f.tar"; done
 
