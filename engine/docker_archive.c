@@ -283,19 +283,31 @@ static int emit_image(writer *w, strata_docker_archive_result *res, strata_error
 	return r;
 }
 
-/* Pass 2, in order, each layer as soon as its pass 1 is done. */
+/* Waits for pass 1 of layer i; its error, if it failed. */
+static int wait_digest(writer *w, size_t i, strata_error *err)
+{
+	pthread_mutex_lock(&w->mu);
+	while (!w->jobs[i].done)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	if (w->jobs[i].err.msg) {
+		strata_error_move(err, &w->jobs[i].err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Pass 2, in order, each layer as soon as its pass 1 is done; but not a
+ * byte before every base layer is checked: a bad base image (the input
+ * most likely to be wrong) never leaves a partial archive on a pipe. */
 static int emit_all(writer *w, strata_docker_archive_result *res, strata_error *err)
 {
-	for (size_t i = 0; i < w->p->nlayers; i++) {
-		pthread_mutex_lock(&w->mu);
-		while (!w->jobs[i].done)
-			pthread_cond_wait(&w->cv, &w->mu);
-		pthread_mutex_unlock(&w->mu);
-		if (w->jobs[i].err.msg) {
-			strata_error_move(err, &w->jobs[i].err);
+	const strata_image_plan *p = w->p;
+	for (size_t i = 0; i < p->nlayers && p->layers[i].source.kind == STRATA_SOURCE_BASE; i++)
+		if (wait_digest(w, i, err) < 0)
 			return -1;
-		}
-		if (emit_layer(w, i, err) < 0)
+	for (size_t i = 0; i < p->nlayers; i++) {
+		if (wait_digest(w, i, err) < 0 || emit_layer(w, i, err) < 0)
 			return -1;
 		w->progress.layers_done++;
 	}

@@ -8,7 +8,7 @@ description; it is not nixpkgs' script.
   nix_stream_oracle.py layer CONF N OUT     store layer N of CONF as a tar
   nix_stream_oracle.py archive CONF [TAG]   the docker-archive on stdout
 """
-import hashlib, io, json, os, pathlib, sys, tarfile
+import hashlib, io, json, os, pathlib, sys, tarfile, threading
 from datetime import datetime, timezone
 
 NOW = datetime.now(tz=timezone.utc)
@@ -84,10 +84,15 @@ def archive(conf, tag, out):
             layer_tar(d, paths, conf)
             ti = tarfile.TarInfo(d.h.hexdigest() + "/layer.tar")
             ti.size, ti.mtime = d.n, mtime
-            buf = io.BytesIO()
-            layer_tar(buf, paths, conf)
-            buf.seek(0)
-            t.addfile(ti, buf)
+            # the second pass streams through a pipe (a layer may be larger
+            # than memory)
+            r, w = os.pipe()
+            with open(r, "rb") as rf, open(w, "wb") as wf:
+                def produce():
+                    layer_tar(wf, paths, conf)
+                    wf.close()
+                threading.Thread(target=produce).start()
+                t.addfile(ti, rf)
             layers.append((ti.name, d.h.hexdigest(), paths))
         cl = conf["customisation_layer"]
         checksum = open(os.path.join(cl, "checksum")).read().strip()
