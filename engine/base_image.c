@@ -187,8 +187,10 @@ int strata_base_image_open(const char *path, const strata_cancel *cancel, strata
 	b->path = strata_xstrdup(path);
 	b->fd = -1;
 	int r = open_archive(b, cancel, err);
-	if (r == 0)
-		r = strata_tar_index_read(b->fd, path, cancel, &b->index, err);
+	if (r == 0) {
+		cleanup_free char *what = strata_xasprintf("base image %s", path);
+		r = strata_tar_index_read(b->fd, what, cancel, &b->index, err);
+	}
 	if (r == 0)
 		r = read_image(b, err);
 	if (r < 0) {

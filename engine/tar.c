@@ -61,9 +61,13 @@ static int emit(strata_tar *t, const void *p, size_t n, strata_error *err)
 	return t->sink(t->sink_arg, p, n, err);
 }
 
+/* A hole of a sparse file may be terabytes: cancellation is polled here
+ * too, every 64 KiB. */
 static int emit_zeros(strata_tar *t, uint64_t n, strata_error *err)
 {
 	while (n > 0) {
+		if (n > sizeof zeros && strata_cancel_requested(t->o.cancel))
+			return strata_error_set(err, 0, "interrupted");
 		size_t k = n > sizeof zeros ? sizeof zeros : (size_t)n;
 		int r = emit(t, zeros, k, err);
 		if (r < 0)

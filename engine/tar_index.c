@@ -364,7 +364,9 @@ static int read_member(reader *rd, uint64_t *off, int depth, work *m, strata_err
 		return strata_error_set(err, 0, "%s: no member after an extended header at offset %llu", rd->what,
 					(unsigned long long)*off);
 	if (k < BLOCK)
-		return strata_error_set(err, 0, "%s: truncated header at offset %llu", rd->what, (unsigned long long)*off);
+		return *off == 0 ? strata_error_set(err, 0, "%s: not a tar archive (too short)", rd->what)
+				 : strata_error_set(err, 0, "%s: truncated header at offset %llu", rd->what,
+						    (unsigned long long)*off);
 	if (!checksum_ok(b))
 		return strata_error_set(err, 0, "%s: not a tar archive (bad header checksum at offset %llu)", rd->what,
 					(unsigned long long)*off);
