@@ -176,4 +176,18 @@ assert names[man["Config"]] + ".json" == man["Config"]
 for l in man["Layers"][2:]:
     assert l == names[l] + "/layer.tar", l
 ' || fail "the streamed archive does not check out"
+
+# 6. A 9 GiB (sparse) file: its size goes into a pax record. The archives'
+#    ends (config with every diff_id, manifest.json) must be the oracle's;
+#    the streams never touch the disk.
+G="$SD/4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f4f-huge"; mkdir -p "$G"; truncate -s 9G "$G/nine"
+printf tail | dd of="$G/nine" bs=1 seek=9663676000 conv=notrunc 2>/dev/null
+python3 - "$WORK/conf.json" "$WORK/conf-huge.json" "$G" <<'P2'
+import json, sys
+c = json.load(open(sys.argv[1])); c["store_layers"] = [[sys.argv[3]]]
+json.dump(c, open(sys.argv[2], "w"))
+P2
+"$STRATA" stream-layered -q "$WORK/conf-huge.json" | tail -c 30720 > "$WORK/huge-s"
+$ORACLE archive "$WORK/conf-huge.json" | tail -c 30720 > "$WORK/huge-o"
+cmp "$WORK/huge-s" "$WORK/huge-o" || fail "the archive of a 9 GiB file differs from nixpkgs'"
 echo ok
