@@ -112,12 +112,15 @@ static int flush_out(writer *w, strata_error *err)
 	const unsigned char *p = w->buf;
 	size_t n = w->nbuf;
 	while (n > 0) {
+		/* A signal while a pipe is full ends the write early with the
+		 * count written so far, not EINTR: look before writing again. */
+		if (strata_cancel_requested(w->o->cancel))
+			return strata_error_set(err, 0, "interrupted");
 		ssize_t k = write(w->o->fd, p, n);
-		if (k < 0 && errno == EINTR && !strata_cancel_requested(w->o->cancel))
+		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
-			return errno == EINTR ? strata_error_set(err, 0, "interrupted")
-					      : strata_error_set(err, errno, "cannot write to %s", w->o->fd_name);
+			return strata_error_set(err, errno, "cannot write to %s", w->o->fd_name);
 		p += k;
 		n -= (size_t)k;
 	}

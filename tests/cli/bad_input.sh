@@ -33,7 +33,7 @@ expect_fail 1 "which is not in the closure" --closure "$WORK/missing-ref.json" -
 echo '{"Cmd": "not-a-list"}' > "$WORK/badcfg.json"
 expect_fail 1 "'Cmd' must be an array of strings" --closure "$WORK/s/closure.json" --store-dir "$SD" --config "$WORK/badcfg.json" -o "$OUT"
 echo '{"from_image": "/x.tar", "store_layers": []}' > "$WORK/conf.json"
-expect_fail 1 "not supported yet" --conf "$WORK/conf.json" -o "$OUT"
+expect_fail 1 "cannot open base image" --conf "$WORK/conf.json" -o "$OUT"
 expect_fail 2 "missing -o" --closure "$WORK/s/closure.json"
 expect_fail 2 "must be gzip, zstd or none" --closure "$WORK/s/closure.json" --compress lzma -o "$OUT"
 expect_fail 2 "--max-layers must be an integer" --closure "$WORK/s/closure.json" --max-layers 1 -o "$OUT"

@@ -99,7 +99,7 @@ grep -q "cannot write to standard output: Broken pipe" "$WORK/err" && [ "$(wc -l
 
 # SIGINT while blocked on a full pipe, and while hashing into a file
 mkfifo "$WORK/fifo"
-(exec 3< "$WORK/fifo"; sleep 20) & reader=$!
+python3 -c 'import os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); time.sleep(30)' "$WORK/fifo" & reader=$!
 "$STRATA" stream-layered "$WORK/ok.json" > "$WORK/fifo" 2> "$WORK/err" & pid=$!
 sleep 1; kill -INT $pid; set +e; wait $pid; rc=$?; set -e; kill $reader 2>/dev/null || true
 [ "$rc" = 130 ] || fail "SIGINT on a blocked pipe gave exit $rc: $(cat "$WORK/err")"
