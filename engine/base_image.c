@@ -61,7 +61,7 @@ static ssize_t member_read(void *arg, void *buf, size_t n)
 static int read_json_member(const strata_base_image *b, const char *name, json_t **out, strata_error *err)
 {
 	const strata_tar_member *m = strata_tar_index_find(b->index, name);
-	if (m == NULL || !strata_tar_member_is_file(m))
+	if (m == NULL || !strata_tar_index_is_file(m))
 		return strata_error_set(err, 0, "base image %s: no %s in it (not a Docker archive?)", b->path, name);
 	if (m->h.size > STRATA_FILE_MAX_JSON)
 		return strata_error_set(err, 0, "base image %s: %s is too large", b->path, name);
@@ -168,7 +168,7 @@ static int read_image(strata_base_image *b, strata_error *err)
 		const strata_tar_member *m = name ? strata_tar_index_find(b->index, name) : NULL;
 		if (m == NULL)
 			return strata_error_set(err, 0, "base image %s: layer %zu is not in the archive", b->path, i + 1);
-		if (!strata_tar_member_is_file(m))
+		if (!strata_tar_index_is_file(m))
 			return strata_error_set(err, 0, "base image %s: layer '%s' is a link or special file, not a file",
 						b->path, name);
 		b->layers[i].member = m;

@@ -25,7 +25,7 @@ char *strata_docker_image_config(const strata_docker_config_input *in)
 	json_object_set_new(rootfs, "type", json_string("layers"));
 	json_object_set_new(cfg, "rootfs", rootfs);
 	json_object_set_new(cfg, "history", hist);
-	char *s = strata_py_json_dumps(cfg);
+	char *s = strata_py_format_json(cfg);
 	json_decref(cfg);
 	return s;
 }
@@ -42,7 +42,7 @@ char *strata_docker_image_manifest(const char *config_name, const char *repo_tag
 		json_array_append_new(layers, json_string(layer_names[i]));
 	json_object_set_new(img, "Layers", layers);
 	json_array_append_new(man, img);
-	char *s = strata_py_json_dumps(man);
+	char *s = strata_py_format_json(man);
 	json_decref(man);
 	return s;
 }

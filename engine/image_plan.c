@@ -335,7 +335,7 @@ static void add_layer(strata_image_plan *p, const strata_plan_layer *l)
 
 static void add_store_layer(strata_image_plan *p, char *const *paths, size_t n, uint64_t bytes)
 {
-	cleanup_free char *repr = strata_py_repr_list((const char *const *)paths, n);
+	cleanup_free char *repr = strata_py_format_repr_list((const char *const *)paths, n);
 	strata_plan_layer l = {
 		.kind = STRATA_PLAN_STORE,
 		.source = {.kind = STRATA_SOURCE_TREES, .ancestors = p->priv->ancestors,
@@ -353,7 +353,7 @@ static void add_store_layer(strata_image_plan *p, char *const *paths, size_t n, 
 static void add_customisation_layer(strata_image_plan *p, const strata_layer_source *src, const char *const *holds,
 				    size_t n, const char *expect_diff_id)
 {
-	cleanup_free char *repr = strata_py_repr_list(holds, n);
+	cleanup_free char *repr = strata_py_format_repr_list(holds, n);
 	strata_plan_layer l = {.kind = STRATA_PLAN_CUSTOMISATION, .source = *src,
 			       .history = {"strata build-layered", keep(p, strata_xasprintf("store paths: %s", repr))},
 			       .expect_diff_id = expect_diff_id};
@@ -367,7 +367,7 @@ static void add_base_layers(strata_image_plan *p)
 	for (size_t i = 0; b && i < strata_base_image_nlayers(b); i++) {
 		const strata_base_layer *bl = strata_base_image_layer(b, i);
 		const char *name = bl->member->h.name;
-		cleanup_free char *repr = strata_py_repr_list(&name, 1);
+		cleanup_free char *repr = strata_py_format_repr_list(&name, 1);
 		strata_plan_layer l = {
 			.kind = STRATA_PLAN_BASE,
 			.source = {.kind = STRATA_SOURCE_BASE, .base = b, .base_layer = i},

@@ -205,7 +205,7 @@ static void dump(out *o, const json_t *j, int level)
 	}
 }
 
-char *strata_py_json_dumps(const json_t *j)
+char *strata_py_format_json(const json_t *j)
 {
 	out o = {0};
 	put(&o, "", 0);
@@ -256,7 +256,7 @@ static void put_repr(out *o, const char *s)
 	put(o, &q, 1);
 }
 
-char *strata_py_repr_list(const char *const *items, size_t n)
+char *strata_py_format_repr_list(const char *const *items, size_t n)
 {
 	out o = {0};
 	put(&o, "[", 1);

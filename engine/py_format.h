@@ -2,7 +2,7 @@
  * scripts put Python's output into images (configs, manifest.json, history
  * comments).
  *
- * strata_py_json_dumps: JSON text exactly as Python's json.dumps(obj, indent=4)
+ * strata_py_format_json: JSON text exactly as Python's json.dumps(obj, indent=4)
  * writes it, the form of the config and manifest.json in nixpkgs' image
  * archives: keys in the object's order, items and members one per line
  * indented by 4 spaces per level, ", " never (a line ends at ','), ": "
@@ -13,7 +13,7 @@
  * reals as repr(float) (the shortest digits that round-trip; 1e+16 style
  * from 1e16 up and below 1e-4).
  *
- * strata_py_repr_list: repr() of a list of str, as "store paths: %s" puts it
+ * strata_py_format_repr_list: repr() of a list of str, as "store paths: %s" puts it
  * in history comments: ['a', 'b'], each item quoted with ' (or " when it
  * holds a ' and no "), \\ \' \t \n \r escaped, other control characters
  * as \xNN, invalid UTF-8 bytes as \udcNN (surrogateescape), and the
@@ -29,7 +29,7 @@
 #include <stddef.h>
 
 /* New NUL-terminated strings (caller frees). */
-char *strata_py_json_dumps(const json_t *j);
-char *strata_py_repr_list(const char *const *items, size_t n);
+char *strata_py_format_json(const json_t *j);
+char *strata_py_format_repr_list(const char *const *items, size_t n);
 
 #endif

@@ -514,7 +514,7 @@ const strata_tar_member *strata_tar_index_find(const strata_tar_index *x, const 
 	return &x->m[x->by_name[lo - 1].i];
 }
 
-int strata_tar_member_is_file(const strata_tar_member *m)
+int strata_tar_index_is_file(const strata_tar_member *m)
 {
 	return is_file_type(m->h.type);
 }

@@ -54,7 +54,7 @@ const strata_tar_member *strata_tar_index_member(const strata_tar_index *x, size
 /* The last member named name (tarfile's getmember), or NULL. */
 const strata_tar_member *strata_tar_index_find(const strata_tar_index *x, const char *name);
 /* Whether a member's type holds data (tarfile's regular types). */
-int strata_tar_member_is_file(const strata_tar_member *m);
+int strata_tar_index_is_file(const strata_tar_member *m);
 void strata_tar_index_free(strata_tar_index *x); /* accepts NULL */
 
 #endif

@@ -15,6 +15,24 @@ for comp in gzip zstd none; do
   done
   "$STRATA" verify -q "$WORK/$comp-8"
 done
+# The Docker archive: the same bytes whatever the thread count (its two
+# passes overlap differently), to a file or to a pipe.
+for t in 1 2 8; do
+  "$STRATA" build-layered --closure "$WORK/s/closure.json" --store-dir "$SD" --format docker-archive \
+    --threads "$t" -q -o - > "$WORK/docker-$t.tar"
+done
+"$STRATA" build-layered --closure "$WORK/s/closure.json" --store-dir "$SD" --format docker-archive -q \
+  -o "$WORK/docker-file.tar"
+for other in 2 8 file; do
+  cmp "$WORK/docker-1.tar" "$WORK/docker-$other.tar" || fail "docker-archive: threads 1 and $other differ"
+done
+# its layers are the OCI image's uncompressed ones
+python3 - "$WORK/docker-1.tar" <<'P2' > "$WORK/d-ids"
+import json, sys, tarfile
+t = tarfile.open(sys.argv[1]); m = json.load(t.extractfile("manifest.json"))[0]
+print("\n".join(d.split(":")[1] for d in json.load(t.extractfile(m["Config"]))["rootfs"]["diff_ids"]))
+P2
+layer_blobs "$WORK/none-1" | cut -d' ' -f2 | diff - "$WORK/d-ids" > /dev/null || fail "docker-archive and OCI diff_ids differ"
 # The three compressors share diff_ids (same tar), differ in blobs.
 cut -d' ' -f2 <(layer_blobs "$WORK/gzip-1") > "$WORK/g"; cut -d' ' -f2 <(layer_blobs "$WORK/zstd-1") > "$WORK/z"
 diff "$WORK/g" "$WORK/z" > /dev/null || fail "gzip and zstd images have different diff_ids"

@@ -30,7 +30,7 @@ static int copy(int fd, strata_tar *out, const strata_tar_member *m, strata_erro
 		h.name = name = strata_xasprintf("%s/", m->h.name);
 	int r = strata_tar_add_header(out, &h, err);
 	free(name);
-	if (r < 0 || !strata_tar_member_is_file(m))
+	if (r < 0 || !strata_tar_index_is_file(m))
 		return r < 0 ? r : 0;
 	char buf[65536];
 	for (uint64_t done = 0; done < h.size;) {
