@@ -56,6 +56,7 @@ int main(int argc, char **argv)
 	strata_tar_index *x = NULL;
 	if (fd < 0 || strata_tar_index_read(fd, argv[1], NULL, &x, &err) < 0) {
 		fprintf(stderr, "tar_copy: %s\n", err.msg ? err.msg : "cannot open");
+		strata_error_clear(&err);
 		return 1;
 	}
 	strata_tar_options o = {0};
@@ -67,6 +68,7 @@ int main(int argc, char **argv)
 		r = strata_tar_finish(out, &err);
 	if (r < 0)
 		fprintf(stderr, "tar_copy: %s\n", err.msg);
+	strata_error_clear(&err);
 	strata_tar_free(out);
 	strata_tar_index_free(x);
 	close(fd);
