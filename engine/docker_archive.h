@@ -10,7 +10,7 @@
  * its size and the digest that names it: first every layer is made and
  * hashed in parallel on the pool, its bytes dropped; then, in order, each
  * layer is made again and streamed into the archive, checked against the
- * first pass (size and digest), so that a file changing in between is an
+ * first pass (size and CRC-32), so that a file changing in between is an
  * error and never a member named by the wrong digest. The second pass of a
  * layer runs while the first pass of later layers goes on. Memory is a few
  * buffers per thread whatever the image size, and nothing is written to
