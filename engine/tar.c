@@ -194,7 +194,8 @@ static int copy_sparse(strata_tar *t, int fd, const char *host_path, uint64_t si
 }
 
 /* Copies a dense file with plain reads. Asking for one byte more than the
- * size makes the last read also tell whether the file grew: a small file
+ * size makes the last read also tell whether the file grew, and a read of a
+ * regular file that returns less than asked has met its end: a small file
  * costs a single read. */
 static int copy_dense(strata_tar *t, int fd, const char *host_path, uint64_t size, strata_error *err)
 {
@@ -217,6 +218,8 @@ static int copy_dense(strata_tar *t, int fd, const char *host_path, uint64_t siz
 		if (r < 0)
 			return r;
 		off += (uint64_t)n;
+		if ((size_t)n < want && off == size)
+			return 0;
 	}
 }
 

@@ -24,7 +24,15 @@ static void put_string(unsigned char *f, size_t n, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t len = strlen(s), k = 0;
-	for (size_t i = 0; i < len && k < n;) {
+	/* the common case, a field of ASCII: one copy */
+	size_t ascii_len = 0;
+	while (ascii_len < len && ascii_len < n && p[ascii_len] < 0x80)
+		ascii_len++;
+	memcpy(f, p, ascii_len);
+	if (ascii_len == len || ascii_len == n)
+		return;
+	k = ascii_len;
+	for (size_t i = ascii_len; i < len && k < n;) {
 		size_t l = 1;
 		if (p[i] >= 0x80) {
 			strata_utf8_next(p + i, len - i, &l);
@@ -82,11 +90,11 @@ static void ustar_block(unsigned char *b, const char *name, const char *linkname
 		put_octal(b + 329, 8, devmajor);
 		put_octal(b + 337, 8, devminor);
 	}
+	/* the checksum field is still zero: sum everything, count it as spaces */
 	unsigned sum = 8 * ' ';
 	for (size_t i = 0; i < BLOCK; i++)
-		if (i < 148 || i >= 156)
-			sum += b[i];
-	snprintf((char *)b + 148, 8, "%06o", sum & 0777777);
+		sum += b[i];
+	put_octal(b + 148, 7, sum & 0777777); /* 6 digits, NUL, space */
 	b[155] = ' ';
 }
 

@@ -147,6 +147,18 @@ assert len(c["rootfs"]["diff_ids"]) == 2 + 5 and len(m["Layers"]) == 7
 assert c["history"][0]["comment"] == "store paths: ['%s']" % m["Layers"][0]
 P2
 
+# The OCI output takes the same base: its layers first (recompressed),
+# with the base's diff_ids.
+"$STRATA" build-layered -q --conf "$WORK/conf-basegz.json" -o "$WORK/oci-base"
+"$STRATA" verify -q "$WORK/oci-base"
+python3 - "$WORK/base.tar" <<'P2' > "$WORK/base-ids"
+import json, sys, tarfile
+t = tarfile.open(sys.argv[1]); m = json.load(t.extractfile("manifest.json"))[0]
+print("\n".join(d.split(":")[1] for d in json.load(t.extractfile(m["Config"]))["rootfs"]["diff_ids"]))
+P2
+layer_blobs "$WORK/oci-base" | head -2 | cut -d' ' -f2 | diff - "$WORK/base-ids" > /dev/null \
+  || fail "the OCI image does not start with the base's layers"
+
 # 5. Real clients read it: skopeo from a file and through /dev/stdin (it
 #    cannot read docker-archive from a pipe, the script's output neither:
 #    containers/skopeo#590), then strata verify and umoci on the OCI result;
