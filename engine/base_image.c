@@ -141,14 +141,53 @@ static int diff_id_hex(json_t *v, char out[65])
 	return 0;
 }
 
-/* manifest.json's first image: its config and layers. */
-static int read_image(strata_base_image *b, strata_error *err)
+/* Whether a RepoTags entry ("repo:tag", the repo may hold a port) names
+ * the wanted image; NULL wants anything. */
+static bool repo_tag_matches(const char *rt, const char *name, const char *tag)
+{
+	const char *colon = strrchr(rt, ':');
+	if (colon && strchr(colon, '/'))
+		colon = NULL;
+	size_t rl = colon ? (size_t)(colon - rt) : strlen(rt);
+	const char *t = colon ? colon + 1 : "latest";
+	return (name == NULL || (strlen(name) == rl && strncmp(rt, name, rl) == 0)) && (tag == NULL || strcmp(t, tag) == 0);
+}
+
+/* The image of manifest.json to use: the first, or the first whose RepoTags
+ * has name and tag. */
+static int pick_image(strata_base_image *b, json_t *man, const char *name, const char *tag, json_t **img,
+		      strata_error *err)
+{
+	if (!json_is_array(man) || json_array_size(man) == 0)
+		return strata_error_set(err, 0, "base image %s: manifest.json lists no image", b->path);
+	if (name == NULL && tag == NULL) {
+		*img = json_array_get(man, 0);
+		return 0;
+	}
+	size_t i, k;
+	json_t *e, *rt;
+	json_array_foreach(man, i, e) {
+		json_array_foreach(json_object_get(e, "RepoTags"), k, rt) {
+			if (json_is_string(rt) && repo_tag_matches(json_string_value(rt), name, tag)) {
+				*img = e;
+				return 0;
+			}
+		}
+	}
+	return strata_error_set(err, 0, "base image %s has no image named %s%s%s", b->path, name ? name : "*",
+				":", tag ? tag : "*");
+}
+
+/* manifest.json's image (pick_image): its config and layers. */
+static int read_image(strata_base_image *b, const char *want_name, const char *want_tag, strata_error *err)
 {
 	cleanup_json json_t *man = NULL;
 	int r = read_json_member(b, "manifest.json", &man, err);
 	if (r < 0)
 		return r;
-	json_t *img = json_array_get(man, 0);
+	json_t *img = NULL;
+	if ((r = pick_image(b, man, want_name, want_tag, &img, err)) < 0)
+		return r;
 	json_t *cfg = json_object_get(img, "Config"), *layers = json_object_get(img, "Layers");
 	if (!json_is_string(cfg) || !json_is_array(layers))
 		return strata_error_set(err, 0, "base image %s: manifest.json has no image with Config and Layers",
@@ -180,8 +219,8 @@ static int read_image(strata_base_image *b, strata_error *err)
 	return strata_json_check_string_array(env, b->path, "config.Env", err);
 }
 
-int strata_base_image_open(const char *path, const strata_cancel *cancel, strata_base_image **out,
-			   strata_error *err)
+int strata_base_image_open(const char *path, const char *name, const char *tag, const strata_cancel *cancel,
+			   strata_base_image **out, strata_error *err)
 {
 	strata_base_image *b = strata_xcalloc(1, sizeof *b);
 	b->path = strata_xstrdup(path);
@@ -192,7 +231,7 @@ int strata_base_image_open(const char *path, const strata_cancel *cancel, strata
 		r = strata_tar_index_read(b->fd, what, cancel, &b->index, err);
 	}
 	if (r == 0)
-		r = read_image(b, err);
+		r = read_image(b, name, tag, err);
 	if (r < 0) {
 		strata_base_image_free(b);
 		return r;

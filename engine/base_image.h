@@ -1,7 +1,7 @@
 /* strata_base_image: a Docker archive (docker save, nixpkgs' image
  * tarballs; uncompressed, or gzip, bzip2, xz, zstd as a whole) used as the
  * base of a new image: its first image's layers, in order, with their
- * diff_ids, and its config.
+ * diff_ids, and its config (the first image, or the one picked by name).
  *
  * Read as nixpkgs' stream script reads it (tar_index.h): manifest.json and
  * the member named by its first entry's Config, the members named by its
@@ -35,9 +35,10 @@ typedef struct strata_base_layer {
 	char diff_id[65];                /* hex, from the config */
 } strata_base_layer;
 
-/* path names the archive in errors too. */
-int strata_base_image_open(const char *path, const strata_cancel *cancel, strata_base_image **out,
-			   strata_error *err);
+/* path names the archive in errors too. name and tag (NULL: any) pick the
+ * image by its RepoTags; without them, the first image. */
+int strata_base_image_open(const char *path, const char *name, const char *tag, const strata_cancel *cancel,
+			   strata_base_image **out, strata_error *err);
 size_t strata_base_image_nlayers(const strata_base_image *b);
 const strata_base_layer *strata_base_image_layer(const strata_base_image *b, size_t i);
 /* The image config (borrowed). */

@@ -10,6 +10,7 @@
 #include "layer_writer.h"
 #include "oci_image.h"
 #include "oci_layout.h"
+#include "perms.h"
 #include "ref.h"
 
 #include <errno.h>
@@ -163,6 +164,8 @@ static int build_docker_archive(strata_pool *pool, const strata_layered_options 
 	if (r == 0)
 		r = strata_docker_archive_write(pool, p, &dao, results, dr, err);
 	a->layers_seconds = now_seconds() - t;
+	if (r == 0)
+		r = strata_perms_check_used(p->perms, err);
 	if (r == 0 && out && fsync(fd) < 0)
 		r = strata_error_set(err, errno, "cannot write %s", o->output);
 	if (out && fd != STDOUT_FILENO)
@@ -175,18 +178,23 @@ static int build_docker_archive(strata_pool *pool, const strata_layered_options 
 	return r;
 }
 
-int strata_build_layered(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret,
-			 strata_error *err)
+typedef int (*plan_fn)(const strata_layered_options *o, strata_image_plan **out, strata_error *err);
+
+/* One data path for both plans. */
+static int build(strata_pool *pool, const strata_layered_options *o, plan_fn make_plan, json_t **summary_ret,
+		 strata_error *err)
 {
 	double t0 = now_seconds();
 	cleanup_plan strata_image_plan *plan = NULL;
 	cleanup_layout strata_oci_layout *layout = NULL;
 	cleanup_free strata_layer_result *results = NULL;
 	assembled a = {0};
-	int r = strata_image_plan_layered(o, &plan, err);
+	int r = make_plan(o, &plan, err);
 	if (r == 0 && o->format == STRATA_FORMAT_DOCKER_ARCHIVE) {
 		strata_docker_archive_result dr = {0};
 		results = strata_xcalloc(plan->nlayers, sizeof *results);
+		/* A rule that matched nothing is known only once every layer was
+		 * made: the archive is then refused before it is committed. */
 		if ((r = build_docker_archive(pool, o, plan, results, &a, &dr, err)) == 0)
 			*summary_ret = summary(o, plan, results, &a, pool, t0);
 		free(dr.repo_tag);
@@ -204,10 +212,23 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 		a.layers_seconds = now_seconds() - t;
 	}
 	if (r == 0)
+		r = strata_perms_check_used(plan->perms, err);
+	if (r == 0)
 		r = assemble(plan, results, layout, &a, err);
 	if (r == 0)
 		r = finish(plan, layout, &a, err);
 	if (r == 0)
 		*summary_ret = summary(o, plan, results, &a, pool, t0);
 	return r;
+}
+
+int strata_build_layered(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret,
+			 strata_error *err)
+{
+	return build(pool, o, strata_image_plan_layered, summary_ret, err);
+}
+
+int strata_build_image(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret, strata_error *err)
+{
+	return build(pool, o, strata_image_plan_build, summary_ret, err);
 }

@@ -152,3 +152,33 @@ int strata_image_config_check_oci(json_t *cfg, size_t nlayers, strata_error *err
 	}
 	return 0;
 }
+
+int strata_image_config_inherit(json_t *base, const char *what, json_t **config, strata_error *err)
+{
+	if (!json_is_object(base))
+		return 0;
+	static const char *const kept[] = {"User", "WorkingDir", "StopSignal", "Entrypoint", "Cmd",
+					   "ExposedPorts", "Volumes", "Labels"};
+	static const char *const merged[] = {"ExposedPorts", "Volumes", "Labels"};
+	json_t *c = json_deep_copy(*config);
+	bool new_entrypoint = json_object_get(c, "Entrypoint") != NULL;
+	for (size_t i = 0; i < STRATA_ARRAY_LEN(kept); i++) {
+		json_t *b = json_object_get(base, kept[i]), *mine = json_object_get(c, kept[i]);
+		/* As in a Dockerfile, a new ENTRYPOINT drops the base's CMD. */
+		if (b == NULL || json_is_null(b) || (new_entrypoint && strcmp(kept[i], "Cmd") == 0))
+			continue;
+		if (mine == NULL)
+			json_object_set_new(c, kept[i], json_deep_copy(b));
+		for (size_t k = 0; mine && k < STRATA_ARRAY_LEN(merged); k++)
+			if (strcmp(kept[i], merged[k]) == 0 && json_is_object(mine) && json_is_object(b))
+				json_object_update_missing(mine, b);
+	}
+	json_t *out = NULL;
+	int r = strata_image_config_normalise(c, what, &out, err);
+	json_decref(c);
+	if (r < 0)
+		return r;
+	json_decref(*config);
+	*config = out;
+	return 0;
+}

@@ -24,6 +24,12 @@ int strata_image_config_parse(const char *buf, size_t len, const char *what, jso
  * fields of their types (created and history times RFC 3339, the runtime
  * config as normalise checks it), rootfs of type "layers" with nlayers
  * sha256 diff_ids, history entries of their types. */
+/* What a Dockerfile's FROM keeps of the base's runtime config: User,
+ * WorkingDir, StopSignal, Entrypoint and Cmd unless *config sets them (Cmd
+ * not when it sets Entrypoint), ExposedPorts, Volumes and Labels merged
+ * (its own entries win). Env is merged by the caller (docker_image.h).
+ * *config is replaced by the normalised result. */
+int strata_image_config_inherit(json_t *base, const char *what, json_t **config, strata_error *err);
 int strata_image_config_check_oci(json_t *cfg, size_t nlayers, strata_error *err);
 
 #endif

@@ -3,15 +3,19 @@
 #include "alloc.h"
 #include "base_image.h"
 #include "closure_load.h"
+#include "customise.h"
 #include "docker_image.h"
 #include "file.h"
 #include "image_config.h"
 #include "layer_codec.h"
 #include "layering.h"
 #include "nix_conf.h"
+#include "perms.h"
 #include "py_format.h"
 #include "ref.h"
+#include "root_tree.h"
 #include "store.h"
+#include "store_scan.h"
 #include "timestamp.h"
 
 #include <errno.h>
@@ -38,6 +42,10 @@ struct strata_plan_private {
 	size_t npath_lists;
 	char **ancestors; /* the directories every store layer starts with */
 	size_t nancestors;
+	strata_perms *perms;
+	strata_root_tree *root;        /* build's layer, or the customisation layer's root */
+	strata_customised *customised; /* where the scripts ran */
+	strata_root_tree *custom_root; /* and what they left */
 };
 
 static const char *keep(strata_image_plan *p, char *s)
@@ -69,6 +77,8 @@ const char *strata_image_plan_host_arch(void)
  * its flags for them). */
 static int check_inputs(const strata_layered_options *o, strata_error *err)
 {
+	if (o->ncopy_to_root)
+		return strata_error_set(err, 0, "copy-to-root paths are for a one-layer image (strata build)");
 	if (o->conf_file && o->closure_file)
 		return strata_error_set(err, 0, "a conf.json and a closure cannot both be given");
 	if (!o->conf_file && !o->closure_file)
@@ -142,11 +152,29 @@ static int resolve_config(strata_image_plan *p, const strata_layered_options *o,
 		return r;
 	p->s.docker_config = json_deep_copy(given ? given : p->s.config);
 	if (p->priv->base) {
-		const json_t *base = json_object_get(strata_base_image_config(p->priv->base), "config");
+		json_t *base = json_object_get(strata_base_image_config(p->priv->base), "config");
+		/* A conf.json's image is nixpkgs': only the base's Env. */
+		if (!o->conf_file && !o->base_env_only &&
+		    (r = strata_image_config_inherit(base, "the base image's config", &p->s.config, err)) < 0)
+			return r;
 		strata_docker_image_merge_env(base, p->s.config);
 		if (json_is_object(p->s.docker_config))
 			strata_docker_image_merge_env(base, p->s.docker_config);
 	}
+	return 0;
+}
+
+/* A base for another platform cannot be run by what the image is for. */
+static int check_base_platform(const strata_image_plan *p, strata_error *err)
+{
+	const json_t *cfg = strata_base_image_config(p->priv->base);
+	const char *arch = json_string_value(json_object_get(cfg, "architecture"));
+	const char *os = json_string_value(json_object_get(cfg, "os"));
+	if (arch && strcmp(arch, p->s.architecture) != 0)
+		return strata_error_set(err, 0, "the base image is for %s, not %s (set the architecture to match)", arch,
+					p->s.architecture);
+	if (os && strcmp(os, p->s.os) != 0)
+		return strata_error_set(err, 0, "the base image is for %s, not %s", os, p->s.os);
 	return 0;
 }
 
@@ -345,6 +373,10 @@ static void add_store_layer(strata_image_plan *p, char *const *paths, size_t n, 
 		.history = {"strata build-layered", keep(p, strata_xasprintf("store paths: %s", repr))},
 		.bytes = bytes,
 	};
+	if (p->priv->perms) {
+		l.source.meta = strata_perms_apply;
+		l.source.meta_arg = p->priv->perms;
+	}
 	add_layer(p, &l);
 }
 
@@ -357,6 +389,10 @@ static void add_customisation_layer(strata_image_plan *p, const strata_layer_sou
 	strata_plan_layer l = {.kind = STRATA_PLAN_CUSTOMISATION, .source = *src,
 			       .history = {"strata build-layered", keep(p, strata_xasprintf("store paths: %s", repr))},
 			       .expect_diff_id = expect_diff_id};
+	if (p->priv->perms && l.source.meta == NULL && src->kind != STRATA_SOURCE_TAR) {
+		l.source.meta = strata_perms_apply;
+		l.source.meta_arg = p->priv->perms;
+	}
 	add_layer(p, &l);
 }
 
@@ -398,25 +434,74 @@ static void plan_ancestors(strata_image_plan *p, bool nixpkgs)
 	}
 }
 
+static bool customising(const strata_layered_options *o)
+{
+	return o->extra_commands || o->fakeroot_commands;
+}
+
+/* The scripts run on a copy of v->root; what they leave is the root then. */
+static int customise_root(strata_image_plan *p, const strata_layered_options *o, strata_error *err)
+{
+	struct strata_plan_private *v = p->priv;
+	strata_customise_options co = {.extra_commands = o->extra_commands, .fakeroot_commands = o->fakeroot_commands,
+				       .shell = o->shell, .cancel = o->cancel};
+	int r = strata_customise_run(v->root, &co, &v->customised, err);
+	if (r < 0)
+		return r;
+	v->custom_root = strata_root_tree_create(p->s.store_dir, false, o->cancel);
+	return strata_root_tree_merge(v->custom_root, strata_customised_dir(v->customised), err);
+}
+
+/* The tree a customised layer is written from, and its meta hook. */
+static strata_root_tree *layer_root(strata_image_plan *p, strata_layer_source *src)
+{
+	struct strata_plan_private *v = p->priv;
+	if (v->customised) {
+		strata_customised_set_next(v->customised, v->perms ? strata_perms_apply : NULL, v->perms);
+		src->meta = strata_customised_apply;
+		src->meta_arg = v->customised;
+		return v->custom_root;
+	}
+	return v->root;
+}
+
+/* The layers the layering may make: the limit less the customisation
+ * layer and the base's (nixpkgs' arithmetic). */
+static int store_layer_budget(const strata_image_plan *p, const strata_layered_options *o, size_t *out,
+			      strata_error *err)
+{
+	long max_layers = o->max_layers ? o->max_layers : STRATA_DEFAULT_MAX_LAYERS;
+	size_t nbase = p->priv->base ? strata_base_image_nlayers(p->priv->base) : 0;
+	if (max_layers < 2)
+		return strata_error_set(err, 0, "the layer limit must be at least 2 (one is the customisation layer's)");
+	if ((size_t)max_layers < nbase + 2)
+		return strata_error_set(err, 0, "the base image has %zu layers: a limit of %ld leaves no room for the "
+						"customisation layer and one store layer (at least %zu)", nbase, max_layers,
+					nbase + 2);
+	*out = (size_t)max_layers - 1 - nbase;
+	return 0;
+}
+
 /* Closure input: which paths in which layer comes from the layering. */
 static int plan_closure_layers(strata_image_plan *p, const strata_layered_options *o, strata_error *err)
 {
 	struct strata_plan_private *v = p->priv;
-	long max_layers = o->max_layers ? o->max_layers : STRATA_DEFAULT_MAX_LAYERS;
-	if (max_layers < 2)
-		return strata_error_set(err, 0, "the layer limit must be at least 2 (one is the customisation layer's)");
-	int r = strata_closure_load(o->closure_file, p->s.store_dir, o->cancel, &v->closure, err);
+	size_t budget = 0;
+	int r = store_layer_budget(p, o, &budget, err);
+	if (r == 0)
+		r = strata_closure_load(o->closure_file, p->s.store_dir, o->cancel, &v->closure, err);
 	for (size_t i = 0; i < o->ncontents && r == 0; i++)
 		if (strata_closure_find(v->closure, o->contents[i]) < 0)
 			r = strata_error_set(err, 0, "contents '%s' is not in the closure", o->contents[i]);
 	if (r == 0)
 		r = strata_closure_restrict(v->closure, o->roots, o->nroots, err);
 	if (r == 0)
-		r = strata_layering_compute(v->closure, o->layering, (size_t)max_layers - 1, &v->layering, err);
+		r = strata_layering_compute(v->closure, o->layering, budget, &v->layering, err);
 	if (r < 0)
 		return r;
+	add_base_layers(p);
 	v->path_lists = strata_xcalloc(v->layering->nlayers + 1, sizeof *v->path_lists);
-	for (size_t i = 0; i < v->layering->nlayers; i++, v->npath_lists++) {
+	for (size_t i = 0; !o->no_store_paths && i < v->layering->nlayers; i++, v->npath_lists++) {
 		const strata_layering_layer *ll = &v->layering->layers[i];
 		char **paths = v->path_lists[i] = strata_xcalloc(ll->npaths + 1, sizeof *paths);
 		uint64_t bytes = 0;
@@ -426,9 +511,21 @@ static int plan_closure_layers(strata_image_plan *p, const strata_layered_option
 		}
 		add_store_layer(p, paths, ll->npaths, bytes);
 	}
-	if (o->ncontents > 0) {
-		if ((r = join_contents(p, o->contents, o->ncontents, err)) < 0)
+	if (o->ncontents > 0 && (r = join_contents(p, o->contents, o->ncontents, err)) < 0)
+		return r;
+	if (customising(o)) {
+		v->root = strata_root_tree_create(p->s.store_dir, false, o->cancel);
+		for (size_t i = 0; i < v->nsynth; i++)
+			if (v->synth[i].target)
+				strata_root_tree_add_symlink(v->root, v->synth[i].name, v->synth[i].target);
+			else
+				strata_root_tree_add_dir(v->root, v->synth[i].name, 0755);
+		if ((r = customise_root(p, o, err)) < 0)
 			return r;
+		strata_layer_source src = {.kind = STRATA_SOURCE_ROOT};
+		src.root = layer_root(p, &src);
+		add_customisation_layer(p, &src, (const char *const *)o->contents, o->ncontents, NULL);
+	} else if (o->ncontents > 0) {
 		strata_layer_source src = {.kind = STRATA_SOURCE_SYNTH, .entries = v->synth, .nentries = v->nsynth};
 		add_customisation_layer(p, &src, (const char *const *)o->contents, o->ncontents, NULL);
 	}
@@ -452,8 +549,13 @@ static void plan_conf_layers(strata_image_plan *p)
 
 static void collect_inputs(strata_image_plan *p, const strata_layered_options *o)
 {
-	p->inputs = strata_xcalloc(o->ncontents + 6, sizeof *p->inputs);
-	p->inputs[p->ninputs++] = p->priv->conf.from_image;
+	p->inputs = strata_xrealloc(p->inputs, (o->ncontents + o->ncopy_to_root + 10) * sizeof *p->inputs);
+	p->inputs[p->ninputs++] = o->from_image ? o->from_image : p->priv->conf.from_image;
+	p->inputs[p->ninputs++] = o->extra_commands;
+	p->inputs[p->ninputs++] = o->fakeroot_commands;
+	p->inputs[p->ninputs++] = o->perms_file;
+	for (size_t i = 0; i < o->ncopy_to_root; i++)
+		p->inputs[p->ninputs++] = o->copy_to_root[i];
 	p->inputs[p->ninputs++] = p->s.store_dir;
 	p->inputs[p->ninputs++] = o->closure_file;
 	p->inputs[p->ninputs++] = o->conf_file;
@@ -463,6 +565,26 @@ static void collect_inputs(strata_image_plan *p, const strata_layered_options *o
 		p->inputs[p->ninputs++] = o->contents[i];
 }
 
+/* What every plan starts with: conf.json, the perms rules, the base
+ * image (the option's wins over conf.json's), the settings. */
+static int plan_begin(strata_image_plan *p, const strata_layered_options *o, strata_error *err)
+{
+	struct strata_plan_private *v = p->priv;
+	int r = 0;
+	if (o->conf_file && (r = strata_nix_conf_load(o->conf_file, &v->conf, err)) < 0)
+		return r;
+	if (o->perms_file && (r = strata_perms_load(o->perms_file, &v->perms, err)) < 0)
+		return r;
+	p->perms = v->perms;
+	const char *from = o->from_image ? o->from_image : v->conf.from_image;
+	if (from && (r = strata_base_image_open(from, o->from_image_name, o->from_image_tag, o->cancel, &v->base,
+						 err)) < 0)
+		return o->from_image ? r : strata_error_wrap(err, "%s: from_image", o->conf_file);
+	if ((r = resolve_settings(p, o, err)) < 0)
+		return r;
+	return v->base ? check_base_platform(p, err) : 0;
+}
+
 int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan **out, strata_error *err)
 {
 	int r = check_inputs(o, err);
@@ -470,12 +592,7 @@ int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan
 		return r;
 	cleanup_plan strata_image_plan *p = strata_xcalloc(1, sizeof *p);
 	p->priv = strata_xcalloc(1, sizeof *p->priv);
-	if (o->conf_file && (r = strata_nix_conf_load(o->conf_file, &p->priv->conf, err)) < 0)
-		return r;
-	if (p->priv->conf.from_image &&
-	    (r = strata_base_image_open(p->priv->conf.from_image, o->cancel, &p->priv->base, err)) < 0)
-		return strata_error_wrap(err, "%s: from_image", o->conf_file);
-	if ((r = resolve_settings(p, o, err)) < 0)
+	if ((r = plan_begin(p, o, err)) < 0)
 		return r;
 	plan_ancestors(p, o->conf_file != NULL);
 	if (o->conf_file)
@@ -489,12 +606,143 @@ int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan
 	return 0;
 }
 
+/* ---------- strata build ---------- */
+
+/* The store path a path is in (after resolving symlinks), or NULL. */
+static char *store_path_of(const char *path, const char *store_dir)
+{
+	cleanup_free char *real = realpath(path, NULL);
+	size_t sl = strlen(store_dir);
+	if (real == NULL || strncmp(real, store_dir, sl) != 0 || real[sl] != '/')
+		return NULL;
+	const char *end = strchr(real + sl + 1, '/');
+	return end ? strata_xstrndup(real, (size_t)(end - real)) : strata_xstrdup(real);
+}
+
+static void add_root(char ***roots, size_t *n, char *path)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*roots)[i], path) == 0) {
+			free(path);
+			return;
+		}
+	*roots = strata_xrealloc(*roots, (*n + 1) * sizeof **roots);
+	(*roots)[(*n)++] = path;
+}
+
+/* Store paths the runtime config names (Cmd, Entrypoint, Env...): the image
+ * must hold them, as nixpkgs' closure of its config does. */
+static void config_roots(const json_t *config, const char *store_dir, char ***roots, size_t *n)
+{
+	cleanup_free char *text = json_dumps(config, JSON_COMPACT);
+	size_t sl = strlen(store_dir);
+	for (const char *q = text ? strstr(text, store_dir) : NULL; q; q = strstr(q + 1, store_dir)) {
+		const char *h = q + sl;
+		if (*h != '/')
+			continue;
+		size_t k = 0;
+		while (k < STRATA_HASH_LEN && strata_store_is_nix32((unsigned char)h[1 + k]))
+			k++;
+		if (k != STRATA_HASH_LEN || h[1 + k] != '-')
+			continue;
+		const char *e = h + 2 + k;
+		while (*e && (strchr("+-._?=", *e) || (*e >= '0' && *e <= '9') || ((*e | 32) >= 'a' && (*e | 32) <= 'z')))
+			e++;
+		add_root(roots, n, strata_xstrndup(q, (size_t)(e - q)));
+	}
+}
+
+/* The closure of the copy-to-root paths and the config: the given one
+ * restricted to them, or found by scanning the store. */
+static int build_closure(strata_image_plan *p, const strata_layered_options *o, strata_error *err)
+{
+	struct strata_plan_private *v = p->priv;
+	char **roots = NULL;
+	size_t nroots = 0;
+	for (size_t i = 0; i < o->ncopy_to_root; i++) {
+		char *sp = store_path_of(o->copy_to_root[i], p->s.store_dir);
+		if (sp)
+			add_root(&roots, &nroots, sp);
+	}
+	for (size_t i = 0; i < o->nroots; i++)
+		add_root(&roots, &nroots, strata_xstrdup(o->roots[i]));
+	config_roots(p->s.config, p->s.store_dir, &roots, &nroots);
+	int r = 0;
+	if (o->closure_file) {
+		r = strata_closure_load(o->closure_file, p->s.store_dir, o->cancel, &v->closure, err);
+		if (r == 0 && nroots > 0)
+			r = strata_closure_restrict(v->closure, roots, nroots, err);
+	} else if (nroots > 0) {
+		r = strata_store_scan_discover(roots, nroots, p->s.store_dir, o->cancel, &v->closure, err);
+	}
+	strata_file_free_names(roots, nroots);
+	return r;
+}
+
+int strata_image_plan_build(const strata_layered_options *o, strata_image_plan **out, strata_error *err)
+{
+	if (o->conf_file || o->ncontents || o->layering != STRATA_LAYERING_DEFAULT || o->max_layers)
+		return strata_error_set(err, 0, "a one-layer image takes no conf.json, contents, layering or layer limit");
+	cleanup_plan strata_image_plan *p = strata_xcalloc(1, sizeof *p);
+	p->priv = strata_xcalloc(1, sizeof *p->priv);
+	struct strata_plan_private *v = p->priv;
+	int r = plan_begin(p, o, err);
+	if (r == 0 && !o->no_store_paths)
+		r = build_closure(p, o, err);
+	if (r < 0)
+		return r;
+	v->root = strata_root_tree_create(p->s.store_dir, !o->keep_contents_dirlinks, o->cancel);
+	for (size_t i = 0; i < o->ncopy_to_root && r == 0; i++)
+		if ((r = strata_root_tree_merge(v->root, o->copy_to_root[i], err)) < 0)
+			return strata_error_wrap(err, "copy-to-root");
+	if (customising(o) && (r = customise_root(p, o, err)) < 0)
+		return r;
+	strata_layer_source src = {.kind = STRATA_SOURCE_ROOT};
+	strata_root_tree *root = layer_root(p, &src);
+	if (src.meta == NULL && v->perms) {
+		src.meta = strata_perms_apply;
+		src.meta_arg = v->perms;
+	}
+	src.root = root;
+	uint64_t bytes = strata_root_tree_bytes(root);
+	char *const *paths = NULL;
+	size_t npaths = 0;
+	if (v->closure) {
+		v->path_lists = strata_xcalloc(1, sizeof *v->path_lists);
+		char **list = v->path_lists[v->npath_lists++] = strata_xcalloc(v->closure->npaths + 1, sizeof *list);
+		plan_ancestors(p, false);
+		for (size_t i = 0; i < v->nancestors; i++)
+			strata_root_tree_add_dir(root, v->ancestors[i], 0755);
+		for (size_t i = 0; i < v->closure->npaths; i++) {
+			list[i] = v->closure->paths[i].path;
+			strata_root_tree_add_store_path(root, list[i]);
+			bytes += v->closure->paths[i].nar_size;
+		}
+		paths = list;
+		npaths = v->closure->npaths;
+	}
+	add_base_layers(p);
+	cleanup_free char *repr = strata_py_format_repr_list((const char *const *)paths, npaths);
+	strata_plan_layer l = {.kind = STRATA_PLAN_CUSTOMISATION, .source = src, .store_paths = paths,
+			       .nstore_paths = npaths,
+			       .history = {"strata build", keep(p, strata_xasprintf("store paths: %s", repr))},
+			       .bytes = bytes};
+	add_layer(p, &l);
+	collect_inputs(p, o);
+	*out = strata_steal_pointer(&p);
+	return 0;
+}
+
 void strata_image_plan_free(strata_image_plan *p)
 {
 	if (p == NULL)
 		return;
 	struct strata_plan_private *v = p->priv;
 	if (v) {
+		strata_root_tree_free(v->custom_root);
+		strata_customised_free(v->customised);
+		strata_root_tree_free(v->root);
+		strata_perms_free(v->perms);
 		strata_nix_conf_fini(&v->conf);
 		strata_base_image_free(v->base);
 		strata_layering_free(v->layering);

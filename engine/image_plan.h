@@ -67,11 +67,14 @@ typedef struct strata_image_plan {
 	uint64_t bytes_total;
 	const char **inputs; /* everything the image is made from: the output may not touch it */
 	size_t ninputs;
+	const struct strata_perms *perms; /* rules to check after the build (every one matched), or NULL */
 	struct strata_plan_private *priv;
 } strata_image_plan;
 
 /* The plan of strata_build_layered (closure + layering, or conf.json). */
 int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan **out, strata_error *err);
+/* The plan of strata_build_image: one layer. */
+int strata_image_plan_build(const strata_layered_options *o, strata_image_plan **out, strata_error *err);
 void strata_image_plan_free(strata_image_plan *p); /* accepts NULL */
 
 static inline void strata_image_plan_freep(strata_image_plan **p)

@@ -3,6 +3,7 @@
 #include "alloc.h"
 #include "base_image.h"
 #include "file.h"
+#include "root_tree.h"
 #include "tar_check.h"
 
 #include <errno.h>
@@ -69,9 +70,16 @@ int strata_layer_source_write(const strata_layer_source *s, const strata_tar_opt
 		return copy_tar(s->tar_file, tar->cancel, sink, arg, err);
 	if (s->kind == STRATA_SOURCE_BASE)
 		return strata_base_image_write_tar(s->base, s->base_layer, tar->cancel, sink, arg, NULL, err);
-	strata_tar *t = strata_tar_create(tar, sink, arg);
+	strata_tar_options to = *tar;
+	if (s->meta) {
+		to.meta = s->meta;
+		to.meta_arg = s->meta_arg;
+	}
+	strata_tar *t = strata_tar_create(&to, sink, arg);
 	int r = 0;
-	if (s->kind == STRATA_SOURCE_SYNTH) {
+	if (s->kind == STRATA_SOURCE_ROOT) {
+		r = strata_root_tree_write(s->root, t, err);
+	} else if (s->kind == STRATA_SOURCE_SYNTH) {
 		for (size_t i = 0; i < s->nentries && r == 0; i++)
 			r = s->entries[i].target ? strata_tar_add_symlink(t, s->entries[i].name, s->entries[i].target, err)
 						 : strata_tar_add_dir(t, s->entries[i].name, 0755, err);

@@ -6,7 +6,8 @@
  *     copied as is: it must be a regular file and parse as a tar to its end;
  *   - synthesized entries (directories and symlinks; --contents);
  *   - a base image's layer (base_image.h), its tar checked against its
- *     diff_id.
+ *     diff_id;
+ *   - a merged root (root_tree.h): strata build's layer, a customised root.
  *
  * Ownership: a source and everything it points to, the tar options and the
  * result must stay valid until the writer finishes.
@@ -26,6 +27,7 @@ typedef enum strata_layer_source_kind {
 	STRATA_SOURCE_TAR,
 	STRATA_SOURCE_SYNTH,
 	STRATA_SOURCE_BASE,
+	STRATA_SOURCE_ROOT,
 } strata_layer_source_kind;
 
 /* A synthesized entry: a directory (target NULL) or a symlink. */
@@ -45,6 +47,11 @@ typedef struct strata_layer_source {
 	size_t nentries;
 	const struct strata_base_image *base; /* BASE: the image and the layer's index in it */
 	size_t base_layer;
+	const struct strata_root_tree *root; /* ROOT: a merged root (root_tree.h) */
+	/* Members' owner and mode as this hook says (perms, fakeroot); not
+	 * for TAR and BASE, which are copied as they are. */
+	strata_tar_meta_fn meta;
+	void *meta_arg;
 } strata_layer_source;
 
 /* Writes the layer's tar bytes into sink, in order, on the calling thread

@@ -93,6 +93,23 @@ typedef struct strata_layered_options {
 	const char *uname, *gname; /* NULL: root */
 	const char *architecture; /* GOARCH name; NULL: this machine's */
 	const char *store_dir;
+	/* strata build (one layer): the entries of each directory copied into
+	 * / in turn (rsync -a: directories merged, the later wins), symlinks to
+	 * directories followed unless keep_contents_dirlinks (root_tree.h). */
+	char *const *copy_to_root;
+	size_t ncopy_to_root;
+	bool keep_contents_dirlinks;
+	/* A base image: a Docker archive (plain or compressed as a whole); its
+	 * layers come first. from_image_name/tag pick one of several images. */
+	const char *from_image, *from_image_name, *from_image_tag;
+	/* Of the base's runtime config keep only Env, as nixpkgs (default for a
+	 * conf.json); else all of it as a Dockerfile's FROM. */
+	bool base_env_only;
+	/* The customisation layer (build: the one layer): scripts run in a
+	 * temporary copy of its root (customise.h), store paths left out. */
+	const char *extra_commands, *fakeroot_commands, *shell;
+	const char *perms_file;  /* owner and mode rules for every layer (perms.h) */
+	bool no_store_paths;     /* only the customisation layer (and a base's) */
 	strata_layering_kind layering; /* closure input only */
 	long max_layers;               /* 0: default; closure input only */
 	strata_compress compress;
@@ -113,6 +130,12 @@ typedef struct strata_layered_options {
  * byte totals, timings, threads. */
 int strata_build_layered(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret,
 			 strata_error *err);
+
+/* One layer (nixpkgs buildImage): copy_to_root at /, and their closure
+ * (closure_file, else found by scanning the store) under the store
+ * directory. The same options; the layering fields and conf_file do not
+ * apply. The same summary. */
+int strata_build_image(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret, strata_error *err);
 
 /* ---------- convert ---------- */
 

@@ -99,12 +99,22 @@ int strata_tar_end_data(strata_tar *t, strata_error *err)
 	return emit_zeros(t, (BLOCK - t->offset % BLOCK) % BLOCK, err);
 }
 
-/* A member with the layer's owner and time. */
+/* A member with the layer's owner and time, then what the meta hook says. */
 static strata_tar_header member(const strata_tar *t, const char *name, char type, mode_t mode, uint64_t size)
 {
-	return (strata_tar_header){.name = name, .linkname = "", .type = type, .mode = mode & 07777,
-				   .uid = (uint64_t)t->o.uid, .gid = (uint64_t)t->o.gid, .size = size,
-				   .mtime = (uint64_t)t->o.mtime, .uname = t->uname, .gname = t->gname};
+	strata_tar_header h = {.name = name, .linkname = "", .type = type, .mode = mode & 07777,
+			       .uid = (uint64_t)t->o.uid, .gid = (uint64_t)t->o.gid, .size = size,
+			       .mtime = (uint64_t)t->o.mtime, .uname = t->uname, .gname = t->gname};
+	if (t->o.meta) {
+		strata_tar_meta m = {h.mode, h.uid, h.gid, h.uname, h.gname};
+		t->o.meta(t->o.meta_arg, name, type, &m);
+		h.mode = m.mode & 07777;
+		h.uid = m.uid;
+		h.gid = m.gid;
+		h.uname = m.uname;
+		h.gname = m.gname;
+	}
+	return h;
 }
 
 int strata_tar_add_dir(strata_tar *t, const char *name, mode_t mode, strata_error *err)
@@ -235,6 +245,12 @@ int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char 
 			return strata_error_set(err, 0, "'%s' was replaced while it was read", host_path);
 		return strata_error_set(err, errno, "cannot open '%s'", host_path);
 	}
+	return strata_tar_add_file_fd(t, name, fd, host_path, st, err);
+}
+
+int strata_tar_add_file_fd(strata_tar *t, const char *name, int fd, const char *host_path, const struct stat *st,
+			   strata_error *err)
+{
 	struct stat now;
 	if (fstat(fd, &now) < 0)
 		return strata_error_set(err, errno, "cannot stat '%s'", host_path);

@@ -21,10 +21,22 @@
 #include "strata_error.h"
 #include "tar_header.h"
 
+/* A member's owner and mode, which a hook may change (perms rules, what
+ * fakeroot recorded). Strings must outlive the archive. */
+typedef struct strata_tar_meta {
+	uint64_t mode, uid, gid;
+	const char *uname, *gname;
+} strata_tar_meta;
+/* name as stored (a directory's ends in '/'), type a STRATA_TAR_* flag.
+ * Called on the writer's thread; hooks of concurrent writers may share arg. */
+typedef void (*strata_tar_meta_fn)(void *arg, const char *name, char type, strata_tar_meta *m);
+
 typedef struct strata_tar_options {
 	int64_t mtime;
 	int64_t uid, gid;
 	const char *uname, *gname;   /* copied at create; NULL: root */
+	strata_tar_meta_fn meta;     /* NULL: the options' for every member */
+	void *meta_arg;
 	const strata_cancel *cancel; /* polled while files are copied and trees walked */
 } strata_tar_options;
 
@@ -55,6 +67,9 @@ int strata_tar_add_symlink(strata_tar *t, const char *name, const char *target, 
  * the file in errors. */
 int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char *rel,
 			   const char *host_path, const struct stat *st, strata_error *err);
+/* The same from a file already opened (read from its current offset). */
+int strata_tar_add_file_fd(strata_tar *t, const char *name, int fd, const char *host_path, const struct stat *st,
+			   strata_error *err);
 /* Directories (mode 0755) that precede the store paths: "/nix", "/nix/store". */
 int strata_tar_add_ancestors(strata_tar *t, char *const *dirs, size_t n, strata_error *err);
 /* A whole store path, walked in pathlib order (fs_tree.h). */

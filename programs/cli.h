@@ -81,6 +81,7 @@ int cli_report(json_t *summary, bool json, bool quiet, const char *fmt, ...) __a
 int cli_docker_archive_check(const char *cmd, cli_common *co);
 
 int cmd_build_layered(int argc, char **argv);
+int cmd_build(int argc, char **argv);
 int cmd_stream_layered(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_container(int argc, char **argv);

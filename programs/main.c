@@ -34,6 +34,7 @@ static const char help[] =
 	"\n"
 	"Commands:\n"
 	"  build-layered   store paths (+ references) -> layered OCI image\n"
+	"  build           copy-to-root paths + their closure -> one-layer image\n"
 	"  stream-layered  nixpkgs' conf.json -> Docker archive on stdout, as nixpkgs writes it\n"
 	"  convert         Docker archive (docker save, dockerTools) -> OCI image\n"
 	"  container       OCI runtime bundle (config.json + rootfs) running a store program\n"
@@ -46,6 +47,7 @@ static const struct {
 	int (*run)(int argc, char **argv);
 } commands[] = {
 	{"build-layered", cmd_build_layered},
+	{"build", cmd_build},
 	{"stream-layered", cmd_stream_layered},
 	{"convert", cmd_convert},
 	{"container", cmd_container},
