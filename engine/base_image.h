@@ -1,7 +1,13 @@
-/* strata_base_image: a Docker archive (docker save, nixpkgs' image
- * tarballs; uncompressed, or gzip, bzip2, xz, zstd as a whole) used as the
- * base of a new image: its first image's layers, in order, with their
- * diff_ids, and its config (the first image, or the one picked by name).
+/* strata_base_image: an image used as the base of a new image: its layers,
+ * in order, with their diff_ids, and its config. It is
+ *   - a Docker archive (docker save, nixpkgs' image tarballs; uncompressed,
+ *     or gzip, bzip2, xz, zstd as a whole): the first image of its
+ *     manifest.json, or the one whose RepoTags has the name and tag;
+ *   - an OCI image layout directory ("DIR", or "DIR:TAG") or an oci-archive
+ *     (a tar of one, without manifest.json): the image the tag names
+ *     (org.opencontainers.image.ref.name, or io.containerd.image.name), or
+ *     its only one. Its layers are blobs, compressed or not; every JSON blob
+ *     is checked against its digest.
  *
  * Read as nixpkgs' stream script reads it (tar_index.h): manifest.json and
  * the member named by its first entry's Config, the members named by its
@@ -21,9 +27,11 @@
 #define STRATA_BASE_IMAGE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cancel.h"
+#include "strata.h"
 #include "strata_error.h"
 #include "tar.h"
 #include "tar_index.h"
@@ -31,8 +39,14 @@
 typedef struct strata_base_image strata_base_image;
 
 typedef struct strata_base_layer {
-	const strata_tar_member *member; /* in the archive: name, header, size */
+	const strata_tar_member *member; /* in the archive: name, header, size (a layout's blob: made up) */
+	int fd;                          /* where member's data is */
 	char diff_id[65];                /* hex, from the config */
+	/* An OCI base: the blob's digest (hex), media type and codec; a Docker
+	 * archive's layer: "" and NULL. */
+	char digest[65];
+	const char *media_type;
+	strata_compress compress;
 } strata_base_layer;
 
 /* path names the archive in errors too. name and tag (NULL: any) pick the
@@ -51,6 +65,9 @@ int strata_base_image_write_tar(const strata_base_image *b, size_t i, const stra
 /* The member's bytes into sink; fails unless their SHA-256 is raw_hex. */
 int strata_base_image_copy_layer(const strata_base_image *b, size_t i, const strata_cancel *cancel,
 				 const char raw_hex[65], strata_tar_sink_fn sink, void *arg, strata_error *err);
+/* An OCI base: its layer blobs can be copied as they are into an OCI
+ * output (copy_layer with the layer's digest). */
+bool strata_base_image_is_oci(const strata_base_image *b);
 void strata_base_image_free(strata_base_image *b); /* accepts NULL */
 
 #endif

@@ -53,7 +53,10 @@ static int build_layers(strata_pool *pool, const strata_layered_options *o, cons
 				  .gname = s->gname, .cancel = o->cancel};
 	strata_layer_writer *w = strata_layer_writer_create(pool, &wo, strata_oci_layout_blob_dir(layout));
 	for (size_t i = 0; i < p->nlayers; i++)
-		strata_layer_source_spawn(w, &p->layers[i].source, &tar, &results[i]);
+		if (p->layers[i].media_type)
+			strata_layer_source_spawn_copy(w, &p->layers[i].source, &tar, &results[i]);
+		else
+			strata_layer_source_spawn(w, &p->layers[i].source, &tar, &results[i]);
 	int r = strata_layer_writer_finish(w, err);
 	strata_layer_writer_free(w);
 	return r;
@@ -71,10 +74,15 @@ static int assemble(const strata_image_plan *p, const strata_layer_result *resul
 	for (size_t i = 0; i < p->nlayers; i++) {
 		diff_ids[i] = results[i].diff_id;
 		history[i] = p->layers[i].history;
-		json_array_append_new(layers, strata_oci_image_descriptor(strata_oci_image_layer_media_type(p->s.compress),
-									  results[i].digest, results[i].size));
+		const char *mt = p->layers[i].media_type ? p->layers[i].media_type
+							 : strata_oci_image_layer_media_type(p->s.compress);
+		json_array_append_new(layers, strata_oci_image_descriptor(mt, results[i].digest, results[i].size));
 	}
-	strata_oci_config_input ci = {p->s.created, p->s.architecture, p->s.os, p->s.config, p->nlayers, diff_ids, history};
+	size_t nbase = 0;
+	while (nbase < p->nlayers && p->layers[nbase].kind == STRATA_PLAN_BASE)
+		nbase++;
+	strata_oci_config_input ci = {p->s.created, p->s.architecture, p->s.os, p->s.config, p->nlayers, diff_ids,
+				      history, p->s.base_history, nbase};
 	json_t *cfg = strata_oci_image_config(&ci);
 	int r = strata_oci_layout_put_json(layout, cfg, a->cfg_hex, &a->cfg_size, err);
 	json_decref(cfg);

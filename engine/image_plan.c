@@ -396,8 +396,9 @@ static void add_customisation_layer(strata_image_plan *p, const strata_layer_sou
 	add_layer(p, &l);
 }
 
-/* A base image's layers come first, named by their member. */
-static void add_base_layers(strata_image_plan *p)
+/* A base image's layers come first, named by their member. An OCI base's
+ * blobs go into an OCI output as they are. */
+static void add_base_layers(strata_image_plan *p, const strata_layered_options *o)
 {
 	const strata_base_image *b = p->priv->base;
 	for (size_t i = 0; b && i < strata_base_image_nlayers(b); i++) {
@@ -410,6 +411,7 @@ static void add_base_layers(strata_image_plan *p)
 			.history = {"strata build-layered", keep(p, strata_xasprintf("store paths: %s", repr))},
 			.bytes = bl->member->h.size,
 			.expect_diff_id = bl->diff_id,
+			.media_type = o->format != STRATA_FORMAT_DOCKER_ARCHIVE ? bl->media_type : NULL,
 		};
 		add_layer(p, &l);
 	}
@@ -499,7 +501,7 @@ static int plan_closure_layers(strata_image_plan *p, const strata_layered_option
 		r = strata_layering_compute(v->closure, o->layering, budget, &v->layering, err);
 	if (r < 0)
 		return r;
-	add_base_layers(p);
+	add_base_layers(p, o);
 	v->path_lists = strata_xcalloc(v->layering->nlayers + 1, sizeof *v->path_lists);
 	for (size_t i = 0; !o->no_store_paths && i < v->layering->nlayers; i++, v->npath_lists++) {
 		const strata_layering_layer *ll = &v->layering->layers[i];
@@ -534,10 +536,10 @@ static int plan_closure_layers(strata_image_plan *p, const strata_layered_option
 
 /* conf.json input: its base image's layers, its layers as they are, its
  * layer.tar last. */
-static void plan_conf_layers(strata_image_plan *p)
+static void plan_conf_layers(strata_image_plan *p, const strata_layered_options *o)
 {
 	const strata_nix_conf *conf = &p->priv->conf;
-	add_base_layers(p);
+	add_base_layers(p, o);
 	for (size_t i = 0; i < conf->nlayers; i++)
 		add_store_layer(p, conf->layers[i], conf->layer_sizes[i], 0);
 	if (conf->customisation_tar) {
@@ -582,6 +584,8 @@ static int plan_begin(strata_image_plan *p, const strata_layered_options *o, str
 		return o->from_image ? r : strata_error_wrap(err, "%s: from_image", o->conf_file);
 	if ((r = resolve_settings(p, o, err)) < 0)
 		return r;
+	if (v->base)
+		p->s.base_history = json_object_get(strata_base_image_config(v->base), "history");
 	return v->base ? check_base_platform(p, err) : 0;
 }
 
@@ -596,7 +600,7 @@ int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan
 		return r;
 	plan_ancestors(p, o->conf_file != NULL);
 	if (o->conf_file)
-		plan_conf_layers(p);
+		plan_conf_layers(p, o);
 	else if ((r = plan_closure_layers(p, o, err)) < 0)
 		return r;
 	if (p->nlayers == 0)
@@ -721,7 +725,7 @@ int strata_image_plan_build(const strata_layered_options *o, strata_image_plan *
 		paths = list;
 		npaths = v->closure->npaths;
 	}
-	add_base_layers(p);
+	add_base_layers(p, o);
 	cleanup_free char *repr = strata_py_format_repr_list((const char *const *)paths, npaths);
 	strata_plan_layer l = {.kind = STRATA_PLAN_CUSTOMISATION, .source = src, .store_paths = paths,
 			       .nstore_paths = npaths,

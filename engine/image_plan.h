@@ -41,6 +41,9 @@ typedef struct strata_plan_layer {
 	/* The diff_id the input names the layer by (a base image's config, a
 	 * conf.json's checksum file), hex; NULL: none. Checked where used. */
 	const char *expect_diff_id;
+	/* A base layer copied as it is (an OCI base, OCI output): its media
+	 * type; NULL: the layer is made by the image's codec. */
+	const char *media_type;
 } strata_plan_layer;
 
 typedef struct strata_image_settings {
@@ -58,6 +61,7 @@ typedef struct strata_image_settings {
 	char created_iso[STRATA_ISOFORMAT_MAX];
 	json_t *docker_config;
 	const char *repo_tag;
+	json_t *base_history; /* the base image's config's history (borrowed), or NULL */
 } strata_image_settings;
 
 typedef struct strata_image_plan {

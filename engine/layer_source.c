@@ -6,7 +6,9 @@
 #include "root_tree.h"
 #include "tar_check.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <string.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -116,4 +118,75 @@ void strata_layer_source_spawn(strata_layer_writer *w, const strata_layer_source
 	producer *p = strata_xcalloc(1, sizeof *p);
 	*p = (producer){.w = w, .src = src, .tar = tar, .result = result};
 	strata_layer_writer_spawn(w, producer_task, p);
+}
+
+/* ---------- a base layer's blob, as it is ---------- */
+
+static int count_sink(void *arg, const void *buf, size_t n, strata_error *err)
+{
+	(void)buf;
+	(void)err;
+	*(uint64_t *)arg += n;
+	return 0;
+}
+
+static int fd_sink(void *arg, const void *buf, size_t n, strata_error *err)
+{
+	int r = strata_file_write_all(*(int *)arg, buf, n);
+	return r < 0 ? strata_error_set(err, -r, "cannot write a base layer's blob") : 0;
+}
+
+/* The blob is checked twice over before it is named: its tar (decompressed)
+ * against the diff_id, and the bytes copied against the digest. */
+static int copy_blob(producer *p, strata_error *err)
+{
+	const strata_layer_source *src = p->src;
+	const strata_base_layer *bl = strata_base_image_layer(src->base, src->base_layer);
+	uint64_t tar_size = 0;
+	char raw[65];
+	int r = strata_base_image_write_tar(src->base, src->base_layer, p->tar->cancel, count_sink, &tar_size, raw, err);
+	if (r < 0)
+		return r;
+	if (strcmp(raw, bl->digest) != 0)
+		return strata_error_set(err, 0, "base image: layer %zu's blob does not match its digest sha256:%s",
+					src->base_layer + 1, bl->digest);
+	const char *dir = strata_layer_writer_blob_dir(p->w);
+	cleanup_free char *tmp = strata_xasprintf("%s/.tmp-base-%zu", dir, src->base_layer);
+	cleanup_free char *final = strata_xasprintf("%s/%s", dir, bl->digest);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return strata_error_set(err, errno, "cannot create '%s'", tmp);
+	r = strata_base_image_copy_layer(src->base, src->base_layer, p->tar->cancel, bl->digest, fd_sink, &fd, err);
+	if (close(fd) < 0 && r == 0)
+		r = strata_error_set(err, errno, "cannot write '%s'", tmp);
+	if (r == 0 && rename(tmp, final) < 0)
+		r = strata_error_set(err, errno, "cannot rename blob to '%s'", final);
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	memcpy(p->result->digest, bl->digest, 65);
+	memcpy(p->result->diff_id, bl->diff_id, 65);
+	p->result->size = bl->member->h.size;
+	p->result->tar_size = tar_size;
+	return 0;
+}
+
+static void copy_task(void *arg)
+{
+	producer *p = arg;
+	strata_error err = STRATA_ERROR_INIT;
+	if (!strata_layer_writer_stopped(p->w) && copy_blob(p, &err) < 0)
+		strata_layer_writer_fail(p->w, &err);
+	strata_error_clear(&err);
+	free(p);
+}
+
+void strata_layer_source_spawn_copy(strata_layer_writer *w, const strata_layer_source *src,
+				    const strata_tar_options *tar, strata_layer_result *result)
+{
+	assert(src->kind == STRATA_SOURCE_BASE);
+	producer *p = strata_xcalloc(1, sizeof *p);
+	*p = (producer){.w = w, .src = src, .tar = tar, .result = result};
+	strata_layer_writer_spawn(w, copy_task, p);
 }

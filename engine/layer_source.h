@@ -64,4 +64,10 @@ int strata_layer_source_write(const strata_layer_source *src, const strata_tar_o
 void strata_layer_source_spawn(strata_layer_writer *w, const strata_layer_source *src, const strata_tar_options *tar,
 			       strata_layer_result *result);
 
+/* A base layer of an OCI base (strata_base_image_is_oci) copied into the
+ * writer's blob directory as it is, under its digest, after its tar was
+ * checked against its diff_id; result gets the base's digest and sizes. */
+void strata_layer_source_spawn_copy(strata_layer_writer *w, const strata_layer_source *src,
+				    const strata_tar_options *tar, strata_layer_result *result);
+
 #endif

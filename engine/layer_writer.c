@@ -110,6 +110,16 @@ static void fail(strata_layer_writer *w, strata_error *e)
 	strata_error_clear(e);
 }
 
+void strata_layer_writer_fail(strata_layer_writer *w, strata_error *why)
+{
+	fail(w, why);
+}
+
+const char *strata_layer_writer_blob_dir(const strata_layer_writer *w)
+{
+	return w->blob_dir;
+}
+
 bool strata_layer_writer_stopped(const strata_layer_writer *w)
 {
 	return atomic_load_explicit(&w->failed, memory_order_relaxed) || strata_cancel_requested(w->o.cancel);

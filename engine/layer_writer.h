@@ -77,6 +77,10 @@ void strata_layer_stream_abort(strata_layer_stream *s, strata_error *why);
 
 /* Runs fn(arg) on the pool as part of this writer: finish waits for it. */
 void strata_layer_writer_spawn(strata_layer_writer *w, strata_task_fn fn, void *arg);
+/* Fails the writer from a task spawned on it that produces a blob by other
+ * means (why is moved into the writer, as abort does). */
+void strata_layer_writer_fail(strata_layer_writer *w, strata_error *why);
+const char *strata_layer_writer_blob_dir(const strata_layer_writer *w);
 /* Whether the writer failed or was cancelled (producers stop early). */
 bool strata_layer_writer_stopped(const strata_layer_writer *w);
 

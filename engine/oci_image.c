@@ -58,8 +58,18 @@ json_t *strata_oci_image_config(const strata_oci_config_input *in)
 	json_object_set(cfg, "config", in->config);
 	json_t *rootfs = json_object(), *diff_ids = json_array(), *history = json_array();
 	json_object_set_new(rootfs, "type", json_string("layers"));
+	size_t from = 0, described = 0, k;
+	json_t *e;
+	json_array_foreach(in->base_history, k, e)
+		described += json_is_object(e) && !json_is_true(json_object_get(e, "empty_layer"));
+	if (in->base_history && in->nbase > 0 && described == in->nbase) {
+		json_array_extend(history, in->base_history);
+		from = in->nbase;
+	}
 	for (size_t i = 0; i < in->nlayers; i++) {
 		json_array_append_new(diff_ids, json_sprintf("sha256:%s", in->diff_ids[i]));
+		if (i < from)
+			continue;
 		json_t *h = json_object();
 		json_object_set_new(h, "created", json_string(created));
 		if (in->history[i].created_by)

@@ -43,6 +43,11 @@ typedef struct strata_oci_config_input {
 	size_t nlayers;
 	const char *const *diff_ids;       /* hex, nlayers of them */
 	const strata_oci_history *history; /* nlayers of them */
+	/* The history of a base image whose layers are the first nbase: kept
+	 * as it is (empty_layer entries too) when it describes exactly nbase
+	 * layers, else history[] is used for them. NULL: none. */
+	json_t *base_history;
+	size_t nbase;
 } strata_oci_config_input;
 
 /* {created, architecture, os, config, rootfs {type, diff_ids}, history}. */

@@ -53,13 +53,30 @@ static void test_json(void **s)
 	json_t *config = json_pack("{s:[s]}", "Cmd", "/bin/run");
 	const char *diff_ids[] = {H64("a"), H64("b")};
 	strata_oci_history hist[] = {{"strata build-layered", "store paths: ['/nix/store/x']"}, {NULL, "custom"}};
-	strata_oci_config_input in = {86400 + 1, "arm64", "linux", config, 2, diff_ids, hist};
+	strata_oci_config_input in = {.created = 86400 + 1, .architecture = "arm64", .os = "linux", .config = config,
+				      .nlayers = 2, .diff_ids = diff_ids, .history = hist};
 	expect_json(strata_oci_image_config(&in),
 		    "{\"created\":\"1970-01-02T00:00:01Z\",\"architecture\":\"arm64\",\"os\":\"linux\","
 		    "\"config\":{\"Cmd\":[\"/bin/run\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:" H64("a")
 		    "\",\"sha256:" H64("b") "\"]},\"history\":[{\"created\":\"1970-01-02T00:00:01Z\","
 		    "\"created_by\":\"strata build-layered\",\"comment\":\"store paths: ['/nix/store/x']\"},"
 		    "{\"created\":\"1970-01-02T00:00:01Z\",\"comment\":\"custom\"}]}");
+	/* A base's history describing its one layer (and an empty one) is kept
+	 * as it is; one that does not fit is replaced. */
+	json_t *bh = json_loads("[{\"created_by\":\"FROM\"},{\"created_by\":\"ENV\",\"empty_layer\":true}]", 0, NULL);
+	in.base_history = bh;
+	in.nbase = 1;
+	json_t *cfg = strata_oci_image_config(&in);
+	json_t *h = json_object_get(cfg, "history");
+	assert_int_equal(json_array_size(h), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "created_by")), "ENV");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 2), "comment")), "custom");
+	json_decref(cfg);
+	in.nbase = 2;
+	cfg = strata_oci_image_config(&in);
+	assert_int_equal(json_array_size(json_object_get(cfg, "history")), 2);
+	json_decref(cfg);
+	json_decref(bh);
 	json_decref(config);
 	json_t *layers = json_array();
 	json_array_append_new(layers, strata_oci_image_descriptor(strata_oci_image_layer_media_type(STRATA_COMPRESS_ZSTD),
