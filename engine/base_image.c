@@ -516,6 +516,8 @@ int strata_base_image_write_tar(const strata_base_image *b, size_t i, const stra
 	strata_archive_in *in = NULL;
 	char diff[65], raw[65];
 	int r = strata_archive_in_open(member_read, &mr, l->member->h.name, STRATA_ARCHIVE_RAW, cancel, &in, err);
+	if (r < 0)
+		strata_error_wrap(err, "base image %s", b->path);
 	if (r == 0)
 		r = check_tar(b, l->member->h.name, in, cancel, sink, arg, diff, err);
 	strata_archive_in_free(in);
