@@ -3,6 +3,7 @@
 #include "alloc.h"
 #include "file.h"
 #include "fs_tree.h"
+#include "spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_LISTING (256u << 20) /* find's output for the whole root */
@@ -52,55 +52,12 @@ void strata_customised_free(strata_customised *c)
 	free(c);
 }
 
-/* The program's path on $PATH, or NULL. */
-static char *find_program(const char *name)
-{
-	const char *path = getenv("PATH");
-	if (path == NULL || *path == '\0')
-		path = "/usr/bin:/bin";
-	for (const char *p = path;;) {
-		const char *end = strchrnul(p, ':');
-		if (end > p) {
-			char *cand = strata_xasprintf("%.*s/%s", (int)(end - p), p, name);
-			if (access(cand, X_OK) == 0)
-				return cand;
-			free(cand);
-		}
-		if (*end == '\0')
-			return NULL;
-		p = end + 1;
-	}
-}
-
-/* Runs argv in dir, standard output into out_fd (-1: standard error),
- * standard input /dev/null. 0, or err naming what. */
+/* A script's run: in the root, output onto standard error. */
 static int run(char *const argv[], const char *dir, int out_fd, const char *what, const strata_cancel *cancel,
 	       strata_error *err)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		return strata_error_set(err, errno, "cannot start %s", what);
-	if (pid == 0) {
-		/* Only async-signal-safe calls between fork and exec. */
-		int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (in < 0 || dup2(in, 0) < 0 || dup2(out_fd >= 0 ? out_fd : 2, 1) < 0 || chdir(dir) < 0)
-			_exit(126);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return strata_error_set(err, errno, "cannot wait for %s", what);
-	if (strata_cancel_requested(cancel))
-		return strata_error_set(err, 0, "interrupted");
-	if (WIFSIGNALED(status))
-		return strata_error_set(err, 0, "%s was killed by signal %d", what, WTERMSIG(status));
-	if (WEXITSTATUS(status) == 127)
-		return strata_error_set(err, 0, "%s: cannot run '%s'", what, argv[0]);
-	if (WEXITSTATUS(status) != 0)
-		return strata_error_set(err, 0, "%s failed with exit status %d", what, WEXITSTATUS(status));
-	return 0;
+	strata_spawn_options so = {.dir = dir, .in_fd = -1, .out_fd = out_fd, .what = what, .cancel = cancel};
+	return strata_spawn_run(argv, &so, err);
 }
 
 /* The script as an absolute path (the scripts run in another directory). */
@@ -151,7 +108,7 @@ static int parse_listing(strata_customised *c, const char *buf, size_t len, stra
 static int run_fakeroot(strata_customised *c, char *script, char *shell, const strata_cancel *cancel,
 			strata_error *err)
 {
-	cleanup_free char *fakeroot = find_program("fakeroot");
+	cleanup_free char *fakeroot = strata_spawn_find("fakeroot");
 	if (fakeroot == NULL)
 		return strata_error_set(err, 0, "fakeroot-commands need fakeroot(1) on $PATH (Debian: apt install fakeroot)");
 	cleanup_free char *state = strata_xasprintf("%s.fakeroot", c->dir);
@@ -161,8 +118,11 @@ static int run_fakeroot(strata_customised *c, char *script, char *shell, const s
 	int fd = r == 0 ? strata_file_tmpfile(err) : -1;
 	if (r == 0 && fd < 0)
 		r = fd;
+	cleanup_free char *find = strata_spawn_find("find");
+	if (r == 0 && find == NULL)
+		r = strata_error_set(err, 0, "fakeroot-commands need find(1) on $PATH (Debian: findutils)");
 	if (r == 0) {
-		char *argv2[] = {fakeroot, "-i", state, "--", "/usr/bin/find", ".", "-printf", "%U %G %m %y %P\\0", NULL};
+		char *argv2[] = {fakeroot, "-i", state, "--", find, ".", "-printf", "%U %G %m %y %P\\0", NULL};
 		r = run(argv2, c->dir, fd, "fakeroot (listing the root)", cancel, err);
 	}
 	unlink(state);
@@ -185,7 +145,7 @@ int strata_customise_run(const strata_root_tree *tree, const strata_customise_op
 {
 	cleanup_free char *shell = o->shell == NULL ? strata_xstrdup("/bin/sh")
 				   : strchr(o->shell, '/')  ? strata_xstrdup(o->shell)
-							    : find_program(o->shell);
+							    : strata_spawn_find(o->shell);
 	if (shell == NULL)
 		return strata_error_set(err, 0, "shell '%s' not found on $PATH", o->shell);
 	cleanup_free char *extra = NULL, *fake = NULL;

@@ -10,6 +10,7 @@
 #include "layer_codec.h"
 #include "layering.h"
 #include "nix_conf.h"
+#include "nix_db.h"
 #include "perms.h"
 #include "py_format.h"
 #include "ref.h"
@@ -45,6 +46,7 @@ struct strata_plan_private {
 	strata_perms *perms;
 	strata_root_tree *root;        /* build's layer, or the customisation layer's root */
 	strata_customised *customised; /* where the scripts ran */
+	strata_nix_db *nix_db;
 	strata_root_tree *custom_root; /* and what they left */
 };
 
@@ -450,8 +452,20 @@ static int customise_root(strata_image_plan *p, const strata_layered_options *o,
 	int r = strata_customise_run(v->root, &co, &v->customised, err);
 	if (r < 0)
 		return r;
-	v->custom_root = strata_root_tree_create(p->s.store_dir, false, o->cancel);
-	return strata_root_tree_merge(v->custom_root, strata_customised_dir(v->customised), err);
+	v->custom_root = strata_root_tree_create(p->s.store_dir, o->cancel);
+	return strata_root_tree_merge(v->custom_root, strata_customised_dir(v->customised), false, err);
+}
+
+/* The Nix database of the closure, merged into v->root (before the
+ * scripts run, as nixpkgs runs it first). */
+static int add_nix_db(strata_image_plan *p, const strata_layered_options *o, char *const *roots, size_t nroots,
+		      strata_error *err)
+{
+	struct strata_plan_private *v = p->priv;
+	if (v->closure == NULL)
+		return strata_error_set(err, 0, "a Nix database needs the store paths (not with no store paths)");
+	int r = strata_nix_db_make(v->closure, roots, nroots, p->s.created, o->cancel, &v->nix_db, err);
+	return r < 0 ? r : strata_root_tree_merge(v->root, strata_nix_db_root(v->nix_db), false, err);
 }
 
 /* The tree a customised layer is written from, and its meta hook. */
@@ -515,14 +529,17 @@ static int plan_closure_layers(strata_image_plan *p, const strata_layered_option
 	}
 	if (o->ncontents > 0 && (r = join_contents(p, o->contents, o->ncontents, err)) < 0)
 		return r;
-	if (customising(o)) {
-		v->root = strata_root_tree_create(p->s.store_dir, false, o->cancel);
+	if (customising(o) || o->nix_db) {
+		v->root = strata_root_tree_create(p->s.store_dir, o->cancel);
 		for (size_t i = 0; i < v->nsynth; i++)
 			if (v->synth[i].target)
 				strata_root_tree_add_symlink(v->root, v->synth[i].name, v->synth[i].target);
 			else
 				strata_root_tree_add_dir(v->root, v->synth[i].name, 0755);
-		if ((r = customise_root(p, o, err)) < 0)
+		if (o->nix_db && (r = add_nix_db(p, o, o->ncontents ? o->contents : o->roots,
+						  o->ncontents ? o->ncontents : o->nroots, err)) < 0)
+			return r;
+		if (customising(o) && (r = customise_root(p, o, err)) < 0)
 			return r;
 		strata_layer_source src = {.kind = STRATA_SOURCE_ROOT};
 		src.root = layer_root(p, &src);
@@ -683,6 +700,22 @@ static int build_closure(strata_image_plan *p, const strata_layered_options *o, 
 	return r;
 }
 
+/* The Nix database after the copy-to-root paths, their store paths its
+ * gcroots. */
+static int build_nix_db(strata_image_plan *p, const strata_layered_options *o, strata_error *err)
+{
+	char **roots = NULL;
+	size_t nroots = 0;
+	for (size_t i = 0; i < o->ncopy_to_root; i++) {
+		char *sp = store_path_of(o->copy_to_root[i], p->s.store_dir);
+		if (sp)
+			add_root(&roots, &nroots, sp);
+	}
+	int r = add_nix_db(p, o, roots, nroots, err);
+	strata_file_free_names(roots, nroots);
+	return r;
+}
+
 int strata_image_plan_build(const strata_layered_options *o, strata_image_plan **out, strata_error *err)
 {
 	if (o->conf_file || o->ncontents || o->layering != STRATA_LAYERING_DEFAULT || o->max_layers)
@@ -691,14 +724,18 @@ int strata_image_plan_build(const strata_layered_options *o, strata_image_plan *
 	p->priv = strata_xcalloc(1, sizeof *p->priv);
 	struct strata_plan_private *v = p->priv;
 	int r = plan_begin(p, o, err);
+	if (r == 0 && o->nix_db && o->no_store_paths)
+		r = strata_error_set(err, 0, "a Nix database needs the store paths (not with no store paths)");
 	if (r == 0 && !o->no_store_paths)
 		r = build_closure(p, o, err);
 	if (r < 0)
 		return r;
-	v->root = strata_root_tree_create(p->s.store_dir, !o->keep_contents_dirlinks, o->cancel);
+	v->root = strata_root_tree_create(p->s.store_dir, o->cancel);
 	for (size_t i = 0; i < o->ncopy_to_root && r == 0; i++)
-		if ((r = strata_root_tree_merge(v->root, o->copy_to_root[i], err)) < 0)
+		if ((r = strata_root_tree_merge(v->root, o->copy_to_root[i], !o->keep_contents_dirlinks, err)) < 0)
 			return strata_error_wrap(err, "copy-to-root");
+	if (o->nix_db && (r = build_nix_db(p, o, err)) < 0)
+		return r;
 	if (customising(o) && (r = customise_root(p, o, err)) < 0)
 		return r;
 	strata_layer_source src = {.kind = STRATA_SOURCE_ROOT};
@@ -744,6 +781,7 @@ void strata_image_plan_free(strata_image_plan *p)
 	struct strata_plan_private *v = p->priv;
 	if (v) {
 		strata_root_tree_free(v->custom_root);
+		strata_nix_db_free(v->nix_db);
 		strata_customised_free(v->customised);
 		strata_root_tree_free(v->root);
 		strata_perms_free(v->perms);

@@ -35,7 +35,6 @@ typedef struct node {
 struct strata_root_tree {
 	node root;
 	char *store_dir;
-	bool copy_dirlinks;
 	const strata_cancel *cancel;
 	uint64_t bytes;
 };
@@ -55,13 +54,12 @@ static void node_clear(node *n)
 	n->host = n->target = NULL;
 }
 
-strata_root_tree *strata_root_tree_create(const char *store_dir, bool copy_dirlinks, const strata_cancel *cancel)
+strata_root_tree *strata_root_tree_create(const char *store_dir, const strata_cancel *cancel)
 {
 	strata_root_tree *t = strata_xcalloc(1, sizeof *t);
 	t->root.kind = N_DIR;
 	t->root.mode = 0755;
 	t->store_dir = strata_xstrdup(store_dir);
-	t->copy_dirlinks = copy_dirlinks;
 	t->cancel = cancel;
 	return t;
 }
@@ -164,6 +162,7 @@ typedef struct merge_walk {
 	node **stack;         /* stack[d]: the node of the directory at depth d */
 	size_t cap;
 	const struct merge_walk *outer; /* the walk whose dirlink this one follows */
+	bool copy_dirlinks;
 	dev_t dev;
 	ino_t ino;
 	int nesting;
@@ -175,7 +174,8 @@ static bool under(const char *path, const char *dir)
 	return strncmp(path, dir, l) == 0 && (path[l] == '/' || path[l] == '\0');
 }
 
-static int merge_into(strata_root_tree *t, node *at, const char *real, const merge_walk *outer, strata_error *err);
+static int merge_into(strata_root_tree *t, node *at, const char *real, bool copy_dirlinks, const merge_walk *outer,
+		      strata_error *err);
 
 /* A symlink to a directory, followed (rsync -k) when its target resolves
  * inside the store or the source: the directory it names, real, or NULL. */
@@ -221,10 +221,10 @@ static int merge_visit(void *arg, const strata_fs_entry *e, strata_error *err)
 		return 0;
 	}
 	if (S_ISLNK(e->st.st_mode)) {
-		cleanup_free char *real = m->t->copy_dirlinks ? dirlink_target(m, e) : NULL;
+		cleanup_free char *real = m->copy_dirlinks ? dirlink_target(m, e) : NULL;
 		if (real) {
 			node *d = child(parent, e->name, len, N_DIR);
-			return merge_into(m->t, d, real, m, err);
+			return merge_into(m->t, d, real, true, m, err);
 		}
 		child(parent, e->name, len, N_LINK)->target = strata_xstrdup(e->link_target);
 		return 0;
@@ -237,10 +237,11 @@ static int merge_visit(void *arg, const strata_fs_entry *e, strata_error *err)
 }
 
 /* The entries of the real directory `real` merged into at. */
-static int merge_into(strata_root_tree *t, node *at, const char *real, const merge_walk *outer, strata_error *err)
+static int merge_into(strata_root_tree *t, node *at, const char *real, bool copy_dirlinks, const merge_walk *outer,
+		      strata_error *err)
 {
 	merge_walk m = {.t = t, .src_root = outer ? outer->src_root : real, .cap = 16, .outer = outer,
-			.nesting = outer ? outer->nesting + 1 : 0};
+			.copy_dirlinks = copy_dirlinks, .nesting = outer ? outer->nesting + 1 : 0};
 	struct stat st;
 	if (lstat(real, &st) < 0)
 		return strata_error_set(err, errno, "cannot stat '%s'", real);
@@ -260,12 +261,12 @@ static int merge_into(strata_root_tree *t, node *at, const char *real, const mer
 	return r;
 }
 
-int strata_root_tree_merge(strata_root_tree *t, const char *src, strata_error *err)
+int strata_root_tree_merge(strata_root_tree *t, const char *src, bool copy_dirlinks, strata_error *err)
 {
 	cleanup_free char *real = realpath(src, NULL);
 	if (real == NULL)
 		return strata_error_set(err, errno, "cannot resolve '%s'", src);
-	return merge_into(t, &t->root, real, NULL, err);
+	return merge_into(t, &t->root, real, copy_dirlinks, NULL, err);
 }
 
 /* ---------- walking the tree ---------- */

@@ -6,7 +6,7 @@
  *     present in several sources are merged, otherwise the later source
  *     wins (a file replaces a directory and the reverse); a directory's
  *     mode is the last source's. Symlinks to directories are followed
- *     (rsync -k, nixpkgs' default) when copy_dirlinks, else kept as
+ *     (rsync -k, nixpkgs' default) when the merge asks, else kept as
  *     symlinks. Only links that resolve inside the store directory or inside
  *     the source being merged are followed; any other link stays a link (a
  *     store path must never pull in the builder's /etc). A link cycle is an
@@ -38,12 +38,12 @@
 typedef struct strata_root_tree strata_root_tree;
 
 /* store_dir (normalised) bounds which dirlinks are followed; copied. */
-strata_root_tree *strata_root_tree_create(const char *store_dir, bool copy_dirlinks, const strata_cancel *cancel);
+strata_root_tree *strata_root_tree_create(const char *store_dir, const strata_cancel *cancel);
 void strata_root_tree_free(strata_root_tree *t); /* accepts NULL */
 
 /* Adds the entries of the directory src (a symlink to one is resolved
- * first) at "/". */
-int strata_root_tree_merge(strata_root_tree *t, const char *src, strata_error *err);
+ * first) at "/", following dirlinks into the store when copy_dirlinks. */
+int strata_root_tree_merge(strata_root_tree *t, const char *src, bool copy_dirlinks, strata_error *err);
 /* An absolute path ("/nix/store"); parents are created as directories
  * (0755) where missing. A directory merges with an existing one. */
 void strata_root_tree_add_dir(strata_root_tree *t, const char *path, mode_t mode);

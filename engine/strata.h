@@ -110,6 +110,7 @@ typedef struct strata_layered_options {
 	const char *extra_commands, *fakeroot_commands, *shell;
 	const char *perms_file;  /* owner and mode rules for every layer (perms.h) */
 	bool no_store_paths;     /* only the customisation layer (and a base's) */
+	bool nix_db;             /* a Nix database of the closure in the customisation layer (nix_db.h) */
 	strata_layering_kind layering; /* closure input only */
 	long max_layers;               /* 0: default; closure input only */
 	strata_compress compress;

@@ -23,7 +23,9 @@
 	"  --shell SHELL         for both (default /bin/sh)\n" \
 	"  --perms FILE          JSON rules setting mode/uid/gid/uname/gname of members by\n" \
 	"                        path or regex; a rule that matches nothing is an error\n" \
-	"  --no-store-paths      leave the closure out (hosts that mount /nix/store)\n"
+	"  --no-store-paths      leave the closure out (hosts that mount /nix/store)\n" \
+	"  --nix-db              a Nix database registering the closure (nix/var/nix/db;\n" \
+	"                        needs nix-store and sqlite3: Debian nix-bin, sqlite3)\n"
 
 static const char help_layered[] =
 	"Usage: strata build-layered [OPTIONS] -o OUT\n"
@@ -102,7 +104,7 @@ enum {
 	OPT_CLOSURE = 1, OPT_CONF, OPT_ROOT, OPT_CONTENTS, OPT_CONFIG, OPT_NAME, OPT_TAG, OPT_CREATED, OPT_MTIME,
 	OPT_UID, OPT_GID, OPT_UNAME, OPT_GNAME, OPT_ARCH, OPT_STORE_DIR, OPT_LAYERING, OPT_MAX_LAYERS,
 	OPT_COPY_TO_ROOT, OPT_KEEP_DIRLINKS, OPT_FROM_IMAGE, OPT_FROM_NAME, OPT_FROM_TAG, OPT_BASE_CONFIG,
-	OPT_EXTRA, OPT_FAKEROOT, OPT_SHELL, OPT_PERMS, OPT_NO_STORE_PATHS,
+	OPT_EXTRA, OPT_FAKEROOT, OPT_SHELL, OPT_PERMS, OPT_NO_STORE_PATHS, OPT_NIX_DB,
 };
 
 static const struct option longopts[] = {
@@ -120,7 +122,8 @@ static const struct option longopts[] = {
 	{"from-image-tag", required_argument, 0, OPT_FROM_TAG}, {"base-config", required_argument, 0, OPT_BASE_CONFIG},
 	{"extra-commands", required_argument, 0, OPT_EXTRA}, {"fakeroot-commands", required_argument, 0, OPT_FAKEROOT},
 	{"shell", required_argument, 0, OPT_SHELL}, {"perms", required_argument, 0, OPT_PERMS},
-	{"no-store-paths", no_argument, 0, OPT_NO_STORE_PATHS}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+	{"no-store-paths", no_argument, 0, OPT_NO_STORE_PATHS}, {"nix-db", no_argument, 0, OPT_NIX_DB},
+	CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 /* Which verb is parsing: the flags that belong to the other one are
  * refused by name. */
@@ -187,6 +190,7 @@ static int option(int c, char *arg, strata_layered_options *o, verb *vb)
 	case OPT_SHELL: o->shell = arg; break;
 	case OPT_PERMS: o->perms_file = arg; break;
 	case OPT_NO_STORE_PATHS: o->no_store_paths = true; break;
+	case OPT_NIX_DB: o->nix_db = true; break;
 	default: return cli_usage(cmd, "%s", "invalid option");
 	}
 	return 0;
@@ -210,10 +214,10 @@ static int check_combinations(const strata_layered_options *o, const verb *vb)
 	if (o->keep_contents_dirlinks)
 		return cli_usage(cmd, "%s", "--keep-contents-dirlinks is for strata build");
 	static const char *const fixed[] = {"--root", "--contents", "--layering", "--max-layers", "--closure",
-					    "--from-image", "--extra-commands", "--fakeroot-commands"};
+					    "--from-image", "--extra-commands", "--fakeroot-commands", "--nix-db"};
 	bool given[] = {o->nroots > 0, o->ncontents > 0, o->layering != STRATA_LAYERING_DEFAULT, o->max_layers != 0,
 			o->closure_file != NULL, o->from_image != NULL, o->extra_commands != NULL,
-			o->fakeroot_commands != NULL};
+			o->fakeroot_commands != NULL, o->nix_db};
 	for (size_t i = 0; o->conf_file && i < sizeof given / sizeof *given; i++)
 		if (given[i])
 			return cli_usage(cmd, "--conf and %s cannot be used together (conf.json fixes the layers)", fixed[i]);

@@ -155,7 +155,33 @@ tar_list "$WORK/ns" > "$WORK/ns.list"
 grep -q "^$SD" "$WORK/ns.list" && fail "--no-store-paths still holds store paths"
 grep -q "^/bin/hello " "$WORK/ns.list" || fail "--no-store-paths lost the copy-to-root entries"
 
-# 8. Errors: one line, exit 1, nothing left.
+# 8. --nix-db: Nix itself reads the image's database: it lists exactly the
+# closure, its hashes are the NAR hashes Nix computes, registration times
+# are the created time; the same bytes twice.
+nix_check() { # layout root
+  unpack "$1:v1" "$WORK/nb"
+  cp -r "$WORK/nb/rootfs/nix/var/nix" "$WORK/nixstate"
+  local nixenv="NIX_STATE_DIR=$WORK/nixstate NIX_STORE_DIR=$SD NIX_CONF_DIR=$WORK/none NIX_REMOTE=local"
+  env $nixenv nix-store -q --requisites "$2" 2> /dev/null | sort > "$WORK/req"
+  printf '%s\n' "$BB" "$DATA" "$PROG" "$ENV" | sort > "$WORK/want"
+  cmp "$WORK/req" "$WORK/want" || fail "the Nix database does not list the closure: $(cat "$WORK/req")"
+  env $nixenv nix-store --verify --check-contents > "$WORK/verify.out" 2>&1 || fail "nix-store --verify: $(cat "$WORK/verify.out")"
+  grep -qi "error\|modified\|invalid" "$WORK/verify.out" && fail "nix-store --verify: $(cat "$WORK/verify.out")"
+  assert_eq "$(sqlite3 "$WORK/nixstate/db/db.sqlite" 'select distinct registrationTime from ValidPaths')" 1 "registration time"
+  assert_eq "$(sqlite3 "$WORK/nixstate/db/db.sqlite" "select hash from ValidPaths where path = '$BB'")" \
+    "sha256:$(nix-store --dump "$BB" 2> /dev/null | sha256sum | cut -d' ' -f1)" "busybox's NAR hash"
+  [ -L "$WORK/nb/rootfs/nix/var/nix/gcroots/docker/$(basename "$ENV")" ] || fail "no gcroot for the root"
+  rm -rf "$WORK/nixstate"
+}
+"$STRATA" build -q --store-dir "$SD" --copy-to-root "$ENV" --nix-db --tag v1 -o "$WORK/db1"
+"$STRATA" build -q --threads 1 --store-dir "$SD" --copy-to-root "$ENV" --nix-db --tag v1 -o "$WORK/db2"
+cmp "$WORK/db1/index.json" "$WORK/db2/index.json" || fail "--nix-db is not reproducible"
+nix_check "$WORK/db1" "$ENV"
+"$STRATA" build-layered -q --closure "$WORK/closure.json" --root "$ENV" --contents "$ENV" --store-dir "$SD" --nix-db \
+  --tag v1 -o "$WORK/dbl"
+nix_check "$WORK/dbl" "$ENV"
+
+# 9. Errors: one line, exit 1, nothing left.
 expect_fail() { # code pattern args...
   local code=$1 pat=$2; shift 2
   rm -rf "$WORK/bad"
@@ -174,6 +200,8 @@ expect_fail 1 "fakeroot-commands failed with exit status 3" --store-dir "$SD" --
 expect_fail 1 "extra-commands: cannot read" --store-dir "$SD" --copy-to-root "$ENV" --extra-commands "$WORK/none.sh"
 mkdir -p "$WORK/nofr"; ln -sf "$(command -v find)" "$WORK/nofr/find"
 RUN_ENV="PATH=$WORK/nofr" expect_fail 1 "need fakeroot" --store-dir "$SD" --copy-to-root "$ENV" --fakeroot-commands "$WORK/fake.sh"
+RUN_ENV="PATH=$WORK/nofr" expect_fail 1 "needs nix-store" --store-dir "$SD" --copy-to-root "$ENV" --nix-db
+expect_fail 1 "needs the store paths" --store-dir "$SD" --copy-to-root "$ENV" --nix-db --no-store-paths
 echo '[{"path": "/no/such", "mode": "0700"}]' > "$WORK/p-miss.json"
 expect_fail 1 "rule 1 (/no/such) matched nothing" --store-dir "$SD" --copy-to-root "$ENV" --perms "$WORK/p-miss.json"
 echo '[{"regex": "(", "mode": "0700"}]' > "$WORK/p-re.json"
