@@ -21,6 +21,7 @@
 struct strata_base_image {
 	char *path;
 	int fd;     /* the archive, or its decompressed copy; an OCI layout: its directory */
+	int blobs_fd; /* an OCI layout's blobs/sha256 */
 	bool oci;   /* an OCI layout or oci-archive, not a Docker archive */
 	strata_tar_index *index; /* archives */
 	json_t *config;
@@ -245,13 +246,14 @@ static int oci_blob(strata_base_image *b, const char *hex, uint64_t size, strata
 		got = m->h.size;
 	} else {
 		struct stat st;
-		int fd = strata_file_open_regular(b->fd, name, 0, "base image blob", &st, err);
+		int fd = strata_file_open_regular(b->blobs_fd, hex, STRATA_FILE_NOFOLLOW, "base image blob", &st, err);
 		if (fd < 0)
 			return strata_error_wrap(err, "base image %s", b->path);
 		*fd_ret = fd;
 		got = (uint64_t)st.st_size;
 		*slot_name = strata_steal_pointer(&name);
-		slot->h = (strata_tar_header){.name = *slot_name, .linkname = "", .type = STRATA_TAR_REG, .mode = 0444,
+		slot->h = (strata_tar_header){.name = *slot_name, .linkname = "", .uname = "", .gname = "",
+					      .type = STRATA_TAR_REG, .mode = 0444,
 					      .size = got};
 		*m_ret = slot;
 	}
@@ -288,7 +290,8 @@ static int oci_json(strata_base_image *b, json_t *desc, const char *what, json_t
 	} else {
 		cleanup_free char *data = NULL;
 		size_t n = 0;
-		if ((r = strata_file_read_all(b->fd, name, 0, STRATA_FILE_MAX_JSON, what, &data, &n, err)) < 0)
+		if ((r = strata_file_read_all(b->blobs_fd, digest + 7, STRATA_FILE_NOFOLLOW, STRATA_FILE_MAX_JSON, what,
+					      &data, &n, err)) < 0)
 			return strata_error_wrap(err, "base image %s", b->path);
 		if (n != len)
 			return strata_error_set(err, 0, "base image %s: the %s blob has the wrong size", b->path, what);
@@ -337,7 +340,8 @@ static int read_oci_image(strata_base_image *b, const char *name, const char *ta
 	} else {
 		cleanup_free char *buf = NULL;
 		size_t len = 0;
-		if ((r = strata_file_read_all(b->fd, "index.json", 0, STRATA_FILE_MAX_JSON, "index.json", &buf, &len, err)) < 0)
+		if ((r = strata_file_read_all(b->fd, "index.json", STRATA_FILE_NOFOLLOW, STRATA_FILE_MAX_JSON, "index.json",
+					      &buf, &len, err)) < 0)
 			return strata_error_wrap(err, "base image %s", b->path);
 		json_error_t je;
 		if ((index = json_loadb(buf, len, 0, &je)) == NULL)
@@ -422,7 +426,7 @@ int strata_base_image_open(const char *ref, const char *name, const char *tag, c
 	cleanup_free char *path = NULL, *ref_tag = NULL;
 	split_layout_ref(ref, &path, &ref_tag);
 	b->path = strata_xstrdup(ref);
-	b->fd = -1;
+	b->fd = b->blobs_fd = -1;
 	if (ref_tag && tag == NULL)
 		tag = ref_tag;
 	struct stat st;
@@ -432,8 +436,15 @@ int strata_base_image_open(const char *ref, const char *name, const char *tag, c
 		b->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (b->fd < 0)
 			r = strata_error_set(err, errno, "base image %s: cannot open it", ref);
-		else if (faccessat(b->fd, "oci-layout", F_OK, 0) < 0)
+		else if (faccessat(b->fd, "oci-layout", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 			r = strata_error_set(err, 0, "base image %s: a directory that is not an OCI image layout", ref);
+		/* Every blob is reached through these fds, nothing followed: a
+		 * layout's links cannot lead out of it. */
+		cleanup_close int blobs = r == 0 ? openat(b->fd, "blobs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+		if (r == 0 && (blobs < 0 ||
+			       (b->blobs_fd = openat(blobs, "sha256", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0))
+			r = strata_error_set(err, errno, "base image %s: no blobs/sha256 directory (not followed if a symlink)",
+					     ref);
 		if (r == 0)
 			r = read_oci_image(b, name, tag, err);
 	} else {
@@ -576,6 +587,8 @@ void strata_base_image_free(strata_base_image *b)
 	free(b->made);
 	if (b->fd >= 0)
 		close(b->fd);
+	if (b->blobs_fd >= 0)
+		close(b->blobs_fd);
 	strata_tar_index_free(b->index);
 	json_decref(b->config);
 	free(b->layers);

@@ -105,6 +105,16 @@ for b in "$WORK/base-tar" "$WORK/base-da" "$WORK/base-sk.tar"; do
   assert_eq "$got" "$base_diff" "$b: the base layer's diff_id"
 done
 
+# A Docker archive on an OCI base (its compressed blob a member as it is),
+# read back by skopeo.
+"$STRATA" build -q --store-dir "$SD" --copy-to-root "$WORK/top-root" --from-image "$WORK/base-zst:b1" --tag t1 \
+  --format docker-archive -o "$WORK/top-da.tar"
+skopeo --insecure-policy copy -q "docker-archive:$WORK/top-da.tar" "oci:$WORK/top-da-oci:t1"
+"$STRATA" verify "$WORK/top-da-oci" > /dev/null
+umoci unpack --image "$WORK/top-da-oci:t1" "$WORK/da-bundle" > /dev/null 2>&1 ||
+  fail "umoci cannot unpack the docker-archive made on a zstd base"
+[ -f "$WORK/da-bundle/rootfs/etc/greeting" ] || fail "the docker-archive lost the base's files"
+
 # 3. A 2-image archive: pick by name and tag.
 python3 "$TOP/tests/make_docker_archive.py" "$WORK/two.tar" --images 2
 for pick in "strata/img1 v2 A=1" "strata/img0 latest A=0"; do
@@ -123,6 +133,13 @@ gen_store "$WORK/g" --paths 6
 "$STRATA" verify "$WORK/lay" > /dev/null
 config_of "$WORK/lay:l1" > /dev/null
 python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); assert len(c["rootfs"]["diff_ids"])==5 and c["config"]["Cmd"][0].endswith("pkg1-0/bin/tool"), c' "$WORK/c.json"
+
+# --no-store-paths: the base's layers and the customisation layer only.
+"$STRATA" build-layered -q --closure "$WORK/g/closure.json" --store-dir "$WORK/g/nix/store" \
+  --from-image "$WORK/base-gz:b1" --no-store-paths --contents "$(head -c0 /dev/null; python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["path"])' "$WORK/g/closure.json")" \
+  --tag n1 -o "$WORK/lay-ns"
+config_of "$WORK/lay-ns:n1" > /dev/null
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); assert len(c["rootfs"]["diff_ids"])==2, c["rootfs"]' "$WORK/c.json"
 
 # 5. Bad bases and combinations: exit 1, one line, no output.
 expect_fail() { # pattern args...
@@ -152,6 +169,14 @@ cp -r "$WORK/base-gz" "$WORK/flipped"; chmod -R u+w "$WORK/flipped"
 d=$(layers_of "$WORK/flipped" | cut -c8-71)
 printf 'X' | dd of="$WORK/flipped/blobs/sha256/$d" bs=1 seek=30 conv=notrunc 2> /dev/null
 expect_fail "base image" $B --from-image "$WORK/flipped"
+# A layout's links are never followed out of it.
+cp -r "$WORK/base-gz" "$WORK/linked"; chmod -R u+w "$WORK/linked"
+d=$(layers_of "$WORK/linked" | cut -c8-71)
+ln -sf /etc/passwd "$WORK/linked/blobs/sha256/$d"
+expect_fail "is a symlink" $B --from-image "$WORK/linked"
+cp -r "$WORK/base-gz" "$WORK/linked2"; chmod -R u+w "$WORK/linked2"
+mv "$WORK/linked2/blobs" "$WORK/elsewhere"; ln -s "$WORK/elsewhere" "$WORK/linked2/blobs"
+expect_fail "no blobs/sha256 directory" $B --from-image "$WORK/linked2"
 python3 "$TOP/tests/make_docker_archive.py" "$WORK/bad-diff.tar" --bad diff-id
 expect_fail "diff_id" $B --from-image "$WORK/bad-diff.tar"
 expect_fail "the base image has 3 layers: a limit of 4" build-layered -q --closure "$WORK/g/closure.json" \

@@ -139,6 +139,9 @@ check_custom() {
 "$STRATA" build -q --store-dir "$SD" --copy-to-root "$ENV" --extra-commands "$WORK/extra.sh" \
   --fakeroot-commands "$WORK/fake.sh" --perms "$WORK/perms.json" --tag v1 -o "$WORK/cu"
 check_custom "$WORK/cu"
+(umask 077; LC_ALL=C "$STRATA" build -q --threads 1 --store-dir "$SD" --copy-to-root "$ENV" --extra-commands "$WORK/extra.sh" \
+  --fakeroot-commands "$WORK/fake.sh" --perms "$WORK/perms.json" --tag v1 -o "$WORK/cu2")
+cmp "$WORK/cu/index.json" "$WORK/cu2/index.json" || fail "customised layers depend on the umask or the threads"
 if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1; then
   chmod 755 "$WORK"; chmod 644 "$WORK"/*.sh "$WORK"/*.json
   mkdir "$WORK/nobody"; chown nobody "$WORK/nobody"
