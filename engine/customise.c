@@ -28,18 +28,18 @@ struct strata_customised {
 	void *next_arg;
 };
 
-const char *strata_customised_dir(const strata_customised *c)
+const char *strata_customise_dir(const strata_customised *c)
 {
 	return c->dir;
 }
 
-void strata_customised_set_next(strata_customised *c, strata_tar_meta_fn next, void *next_arg)
+void strata_customise_set_next(strata_customised *c, strata_tar_meta_fn next, void *next_arg)
 {
 	c->next = next;
 	c->next_arg = next_arg;
 }
 
-void strata_customised_free(strata_customised *c)
+void strata_customise_free(strata_customised *c)
 {
 	if (c == NULL)
 		return;
@@ -173,14 +173,14 @@ int strata_customise_run(const strata_root_tree *tree, const strata_customise_op
 	if (r == 0 && fake)
 		r = run_fakeroot(c, fake, shell, o->cancel, err);
 	if (r < 0) {
-		strata_customised_free(c);
+		strata_customise_free(c);
 		return r;
 	}
 	*out = c;
 	return 0;
 }
 
-void strata_customised_apply(void *arg, const char *name, char type, strata_tar_meta *m)
+void strata_customise_apply(void *arg, const char *name, char type, strata_tar_meta *m)
 {
 	const strata_customised *c = arg;
 	if (c->nentries > 0) {

@@ -12,7 +12,7 @@
  * layer's members through the tar meta hook. Device nodes, fifos and
  * sockets made by the scripts are refused.
  *
- * The directory is removed by strata_customised_free (and is left in
+ * The directory is removed by strata_customise_free (and is left in
  * $TMPDIR only if strata is killed).
  *
  * Threads: run and free on one thread; apply from any thread. */
@@ -36,13 +36,13 @@ typedef struct strata_customised strata_customised;
 int strata_customise_run(const strata_root_tree *tree, const strata_customise_options *o, strata_customised **out,
 			 strata_error *err);
 /* The directory the scripts ran in, to be archived. */
-const char *strata_customised_dir(const strata_customised *c);
+const char *strata_customise_dir(const strata_customised *c);
 /* Chains a further meta hook (perms), applied after fakeroot's record. */
-void strata_customised_set_next(strata_customised *c, strata_tar_meta_fn next, void *next_arg);
+void strata_customise_set_next(strata_customised *c, strata_tar_meta_fn next, void *next_arg);
 /* The meta hook of tar.h; arg is the strata_customised. Members fakeroot
  * saw owned by someone else than root get that owner (numeric: no names)
  * and every member its faked mode. */
-void strata_customised_apply(void *arg, const char *name, char type, strata_tar_meta *m);
-void strata_customised_free(strata_customised *c); /* accepts NULL; removes the directory */
+void strata_customise_apply(void *arg, const char *name, char type, strata_tar_meta *m);
+void strata_customise_free(strata_customised *c); /* accepts NULL; removes the directory */
 
 #endif

@@ -453,7 +453,7 @@ static int customise_root(strata_image_plan *p, const strata_layered_options *o,
 	if (r < 0)
 		return r;
 	v->custom_root = strata_root_tree_create(p->s.store_dir, o->cancel);
-	return strata_root_tree_merge(v->custom_root, strata_customised_dir(v->customised), false, err);
+	return strata_root_tree_merge(v->custom_root, strata_customise_dir(v->customised), false, err);
 }
 
 /* The Nix database of the closure, merged into v->root (before the
@@ -473,8 +473,8 @@ static strata_root_tree *layer_root(strata_image_plan *p, strata_layer_source *s
 {
 	struct strata_plan_private *v = p->priv;
 	if (v->customised) {
-		strata_customised_set_next(v->customised, v->perms ? strata_perms_apply : NULL, v->perms);
-		src->meta = strata_customised_apply;
+		strata_customise_set_next(v->customised, v->perms ? strata_perms_apply : NULL, v->perms);
+		src->meta = strata_customise_apply;
 		src->meta_arg = v->customised;
 		return v->custom_root;
 	}
@@ -782,7 +782,7 @@ void strata_image_plan_free(strata_image_plan *p)
 	if (v) {
 		strata_root_tree_free(v->custom_root);
 		strata_nix_db_free(v->nix_db);
-		strata_customised_free(v->customised);
+		strata_customise_free(v->customised);
 		strata_root_tree_free(v->root);
 		strata_perms_free(v->perms);
 		strata_nix_conf_fini(&v->conf);
