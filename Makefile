@@ -29,7 +29,7 @@ DEFLATE_LIB := $(shell pkg-config --libs libdeflate 2>/dev/null)
 else
 DEFLATE_LIB := $(DEFLATE_A)
 endif
-LIBS := $(DEFLATE_LIB) $(shell pkg-config --libs libarchive jansson hwloc libcrypto libzstd 2>/dev/null) -lpthread -lm
+LIBS := $(DEFLATE_LIB) $(shell pkg-config --libs libarchive jansson hwloc libcrypto libzstd zlib 2>/dev/null) -lpthread -lm
 
 ifeq ($(SAN),asan)
   CC := clang

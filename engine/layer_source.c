@@ -2,6 +2,7 @@
 #include "layer_source.h"
 #include "alloc.h"
 #include "base_image.h"
+#include "blob_check.h"
 #include "file.h"
 #include "root_tree.h"
 #include "tar_check.h"
@@ -122,42 +123,46 @@ void strata_layer_source_spawn(strata_layer_writer *w, const strata_layer_source
 
 /* ---------- a base layer's blob, as it is ---------- */
 
-static int count_sink(void *arg, const void *buf, size_t n, strata_error *err)
+typedef struct copy_sink {
+	int fd;
+	strata_blob_check *check;
+} copy_sink;
+
+static int to_blob(void *arg, const void *buf, size_t n, strata_error *err)
 {
-	(void)buf;
-	(void)err;
-	*(uint64_t *)arg += n;
-	return 0;
+	copy_sink *c = arg;
+	int r = strata_file_write_all(c->fd, buf, n);
+	if (r < 0)
+		return strata_error_set(err, -r, "cannot write a base layer's blob");
+	return strata_blob_check_feed(c->check, buf, n, err);
 }
 
-static int fd_sink(void *arg, const void *buf, size_t n, strata_error *err)
-{
-	int r = strata_file_write_all(*(int *)arg, buf, n);
-	return r < 0 ? strata_error_set(err, -r, "cannot write a base layer's blob") : 0;
-}
-
-/* The blob is checked twice over before it is named: its tar (decompressed)
- * against the diff_id, and the bytes copied against the digest. */
+/* One read copies the blob and checks it twice over before it is named:
+ * its bytes against the digest (copy_layer) and its tar against the
+ * diff_id (blob_check.h). */
 static int copy_blob(producer *p, strata_error *err)
 {
 	const strata_layer_source *src = p->src;
 	const strata_base_layer *bl = strata_base_image_layer(src->base, src->base_layer);
-	uint64_t tar_size = 0;
-	char raw[65];
-	int r = strata_base_image_write_tar(src->base, src->base_layer, p->tar->cancel, count_sink, &tar_size, raw, err);
-	if (r < 0)
-		return r;
-	if (strcmp(raw, bl->digest) != 0)
-		return strata_error_set(err, 0, "base image: layer %zu's blob does not match its digest sha256:%s",
-					src->base_layer + 1, bl->digest);
 	const char *dir = strata_layer_writer_blob_dir(p->w);
 	cleanup_free char *tmp = strata_xasprintf("%s/.tmp-base-%zu", dir, src->base_layer);
 	cleanup_free char *final = strata_xasprintf("%s/%s", dir, bl->digest);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0)
+	cleanup_free char *what = strata_xasprintf("base image: layer %zu (sha256:%s)", src->base_layer + 1, bl->digest);
+	copy_sink cs = {open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644), strata_blob_check_create(bl->compress, what)};
+	if (cs.fd < 0) {
+		strata_blob_check_free(cs.check);
 		return strata_error_set(err, errno, "cannot create '%s'", tmp);
-	r = strata_base_image_copy_layer(src->base, src->base_layer, p->tar->cancel, bl->digest, fd_sink, &fd, err);
-	if (close(fd) < 0 && r == 0)
+	}
+	char raw[65], diff[65];
+	uint64_t tar_size = 0;
+	int r = strata_base_image_copy_layer(src->base, src->base_layer, p->tar->cancel, bl->digest, to_blob, &cs, err);
+	if (r == 0)
+		r = strata_blob_check_end(cs.check, raw, diff, &tar_size, err);
+	if (r == 0 && strcmp(diff, bl->diff_id) != 0)
+		r = strata_error_set(err, 0, "%s: its tar has diff_id sha256:%s, the config says sha256:%s", what, diff,
+				     bl->diff_id);
+	strata_blob_check_free(cs.check);
+	if (close(cs.fd) < 0 && r == 0)
 		r = strata_error_set(err, errno, "cannot write '%s'", tmp);
 	if (r == 0 && rename(tmp, final) < 0)
 		r = strata_error_set(err, errno, "cannot rename blob to '%s'", final);

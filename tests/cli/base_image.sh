@@ -115,6 +115,21 @@ umoci unpack --image "$WORK/top-da-oci:t1" "$WORK/da-bundle" > /dev/null 2>&1 ||
   fail "umoci cannot unpack the docker-archive made on a zstd base"
 [ -f "$WORK/da-bundle/rootfs/etc/greeting" ] || fail "the docker-archive lost the base's files"
 
+# A one-member gzip layer larger than strata's in-memory decoding (as
+# Docker and pigz write them): decoded streaming, still reused as it is;
+# cut or flipped inside, refused.
+mkdir -p "$WORK/big-root"
+head -c 40000000 /dev/urandom > "$WORK/big-root/noise"
+"$STRATA" build -q --store-dir "$SD" --copy-to-root "$WORK/big-root" --compress none --tag b1 -o "$WORK/big"
+chmod -R u+w "$WORK/big"
+d=$(layers_of "$WORK/big" | cut -c8-71)
+gzip -1 -n -c "$WORK/big/blobs/sha256/$d" > "$WORK/one-member.gz"
+python3 "$TOP/tests/forge_layout.py" "$WORK/big" layer-blob 0 "$WORK/one-member.gz"
+python3 "$TOP/tests/forge_layout.py" "$WORK/big" layer-type 0 application/vnd.oci.image.layer.v1.tar+gzip
+"$STRATA" build -q --store-dir "$SD" --copy-to-root "$WORK/top-root" --from-image "$WORK/big" --tag t1 -o "$WORK/top-big"
+"$STRATA" verify "$WORK/top-big" > /dev/null
+assert_eq "$(layers_of "$WORK/top-big" | head -1)" "$(layers_of "$WORK/big")" "a one-member gzip base layer"
+
 # 3. A 2-image archive: pick by name and tag.
 python3 "$TOP/tests/make_docker_archive.py" "$WORK/two.tar" --images 2
 for pick in "strata/img1 v2 A=1" "strata/img0 latest A=0"; do
@@ -177,6 +192,15 @@ expect_fail "is a symlink" $B --from-image "$WORK/linked"
 cp -r "$WORK/base-gz" "$WORK/linked2"; chmod -R u+w "$WORK/linked2"
 mv "$WORK/linked2/blobs" "$WORK/elsewhere"; ln -s "$WORK/elsewhere" "$WORK/linked2/blobs"
 expect_fail "no blobs/sha256 directory" $B --from-image "$WORK/linked2"
+for cut in trunc flip; do
+  cp -r "$WORK/big" "$WORK/big-$cut"
+  d=$(layers_of "$WORK/big-$cut" | cut -c8-71)
+  if [ $cut = trunc ]; then head -c 30000000 "$WORK/one-member.gz" > "$WORK/bad.gz"; else
+    cp "$WORK/one-member.gz" "$WORK/bad.gz"; printf 'XXXX' | dd of="$WORK/bad.gz" bs=1 seek=35000000 conv=notrunc 2> /dev/null; fi
+  python3 "$TOP/tests/forge_layout.py" "$WORK/big-$cut" layer-blob 0 "$WORK/bad.gz" plain
+  python3 "$TOP/tests/forge_layout.py" "$WORK/big-$cut" layer-type 0 application/vnd.oci.image.layer.v1.tar+gzip
+  expect_fail "base image: layer 1" $B --from-image "$WORK/big-$cut"
+done
 python3 "$TOP/tests/make_docker_archive.py" "$WORK/bad-diff.tar" --bad diff-id
 expect_fail "diff_id" $B --from-image "$WORK/bad-diff.tar"
 expect_fail "the base image has 3 layers: a limit of 4" build-layered -q --closure "$WORK/g/closure.json" \
