@@ -30,7 +30,9 @@ import json,sys
 d=sys.argv[1]; b=d+"/blobs/sha256/"
 m=json.load(open(b+json.load(open(d+"/index.json"))["manifests"][0]["digest"].split(":")[1]))
 c=json.load(open(b+m["config"]["digest"].split(":")[1]))
-for l,di in zip(m["layers"],c["rootfs"]["diff_ids"]): print(l["digest"].split(":")[1], di.split(":")[1], l["mediaType"])' "$1"; }
+out="".join("%s %s %s\n" % (l["digest"].split(":")[1], di.split(":")[1], l["mediaType"]) for l,di in zip(m["layers"],c["rootfs"]["diff_ids"]))
+try: sys.stdout.write(out); sys.stdout.flush()
+except BrokenPipeError: import os; os._exit(0)  # a reader that wanted the first lines only' "$1"; }
 
 # no_leftovers DIR: nothing strata-temporary left in DIR
 no_leftovers() {

@@ -156,7 +156,8 @@ import json, sys, tarfile
 t = tarfile.open(sys.argv[1]); m = json.load(t.extractfile("manifest.json"))[0]
 print("\n".join(d.split(":")[1] for d in json.load(t.extractfile(m["Config"]))["rootfs"]["diff_ids"]))
 P2
-layer_blobs "$WORK/oci-base" | head -2 | cut -d' ' -f2 | diff - "$WORK/base-ids" > /dev/null \
+layer_blobs "$WORK/oci-base" > "$WORK/oci-base-layers"
+head -2 "$WORK/oci-base-layers" | cut -d' ' -f2 | diff - "$WORK/base-ids" > /dev/null \
   || fail "the OCI image does not start with the base's layers"
 
 # 5. Real clients read it: skopeo from a file and through /dev/stdin (it
