@@ -162,7 +162,9 @@ static int build_docker_archive(strata_pool *pool, const strata_layered_options 
 	strata_output *out = NULL;
 	int fd = STDOUT_FILENO, r = 0;
 	if (!to_stdout) {
-		strata_output_options oo = {.force = o->force, .inputs = p->inputs, .ninputs = p->ninputs, .cancel = o->cancel};
+		strata_output_options oo = {.force = o->force, .inputs = p->inputs, .ninputs = p->ninputs,
+					    .containers = p->containers, .ncontainers = 1,
+					    .nstore_paths = p->nstore_paths, .cancel = o->cancel};
 		if ((r = strata_output_create(o->output, &oo, &out, err)) == 0)
 			r = strata_output_tmpfile(out, &fd, err);
 	}
@@ -210,7 +212,8 @@ static int build(strata_pool *pool, const strata_layered_options *o, plan_fn mak
 	}
 	if (r == 0) {
 		strata_output_options oo = {.force = o->force, .inputs = plan->inputs, .ninputs = plan->ninputs,
-					    .cancel = o->cancel};
+					    .containers = plan->containers, .ncontainers = 1,
+					    .nstore_paths = plan->nstore_paths, .cancel = o->cancel};
 		r = strata_oci_layout_create(o->output, o->format, &oo, &layout, err);
 	}
 	if (r == 0) {

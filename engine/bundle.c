@@ -539,7 +539,6 @@ int strata_bundle_build(const strata_bundle_options *o, json_t **summary_ret, st
 	json_t *user_mounts = json_array(), *bind_mounts = json_array();
 	const char **inputs = strata_xcalloc(o->nmounts + 2, sizeof *inputs);
 	size_t ninputs = 0;
-	inputs[ninputs++] = store_dir;
 	inputs[ninputs++] = o->closure_file;
 	for (size_t i = 0; i < o->nmounts && r == 0; i++) {
 		json_t *m = NULL;
@@ -552,8 +551,17 @@ int strata_bundle_build(const strata_bundle_options *o, json_t **summary_ret, st
 	strata_closure *c = NULL;
 	if (r == 0)
 		r = bundle_closure(o, store_dir, &c, err);
+	/* The store paths read are inputs; the store directory is one only
+	 * as a whole (a Nix build writes its bundle as a new store path). */
+	if (r == 0) {
+		inputs = strata_xrealloc(inputs, (ninputs + c->npaths + 1) * sizeof *inputs);
+		for (size_t i = 0; i < c->npaths; i++)
+			inputs[ninputs++] = c->paths[i].path;
+	}
 	strata_output *out = NULL;
-	strata_output_options oo = {.force = o->force, .inputs = inputs, .ninputs = ninputs};
+	const char *containers[] = {store_dir};
+	strata_output_options oo = {.force = o->force, .inputs = inputs, .ninputs = ninputs, .containers = containers,
+				    .ncontainers = 1, .nstore_paths = c ? c->npaths : 0};
 	if (r == 0)
 		r = strata_output_create(o->output, &oo, &out, err);
 	populate p = {0};

@@ -220,6 +220,13 @@ int strata_closure_load_buffer(char *buf, size_t len, const char *file, const ch
 	if (strlen(buf) != len)
 		return strata_error_set(err, 0, "%s: contains NUL bytes; not a closure file", file);
 	const char *p = buf;
+	/* An executable that carries its closure (strata exec-json scripts):
+	 * its interpreter line is not part of it. */
+	if (p[0] == '#' && p[1] == '!' && strchr(p, '\n') && strchr(p, '\n')[1] == '{') {
+		p = strchr(p, '\n') + 1;
+		len -= (size_t)(p - buf);
+		buf += p - buf;
+	}
 	while (*p && isspace((unsigned char)*p))
 		p++;
 	if (*p == '\0')

@@ -1,7 +1,8 @@
 /* strata_closure_load: a closure from what a user already has:
  *   - exportReferencesGraph JSON: a list of {path, narHash, narSize,
  *     references, closureSize}, bare or wrapped in an object under one key
- *     (the .attrs.json form, {"closure": [...]});
+ *     (the .attrs.json form, {"closure": [...]}), also after a "#!" line
+ *     (an exec-json script carrying its closure);
  *   - `nix path-info --json --recursive`: an array (Nix < 2.19) or an object
  *     keyed by store path (Nix >= 2.19) of {narSize, references, ...};
  *   - a text file of store paths, one per line: references are found by

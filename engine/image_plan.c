@@ -139,9 +139,13 @@ static int resolve_owner(const strata_layered_options *o, const strata_nix_conf 
 static int resolve_config(strata_image_plan *p, const strata_layered_options *o, strata_error *err)
 {
 	const strata_nix_conf *conf = &p->priv->conf;
-	json_t *given = conf->root && !o->config_file ? json_object_get(conf->root, "config") : NULL;
+	json_t *given = conf->root && !o->config_file && !o->config_json ? json_object_get(conf->root, "config") : NULL;
 	int r;
-	if (o->config_file == NULL) {
+	if (o->config_file && o->config_json)
+		return strata_error_set(err, 0, "a config file and a config text cannot both be given");
+	if (o->config_json) {
+		r = strata_image_config_parse(o->config_json, strlen(o->config_json), "config", &p->s.config, err);
+	} else if (o->config_file == NULL) {
 		r = strata_image_config_normalise(given, o->conf_file ? o->conf_file : "config", &p->s.config, err);
 	} else {
 		cleanup_free char *buf = NULL;
@@ -568,20 +572,28 @@ static void plan_conf_layers(strata_image_plan *p, const strata_layered_options 
 
 static void collect_inputs(strata_image_plan *p, const strata_layered_options *o)
 {
-	p->inputs = strata_xrealloc(p->inputs, (o->ncontents + o->ncopy_to_root + 10) * sizeof *p->inputs);
+	size_t nstore = 0;
+	for (size_t i = 0; i < p->nlayers; i++)
+		nstore += p->layers[i].nstore_paths;
+	p->inputs = strata_xrealloc(p->inputs, (o->ncontents + o->ncopy_to_root + nstore + 10) * sizeof *p->inputs);
+	p->containers[0] = p->s.store_dir;
 	p->inputs[p->ninputs++] = o->from_image ? o->from_image : p->priv->conf.from_image;
 	p->inputs[p->ninputs++] = o->extra_commands;
 	p->inputs[p->ninputs++] = o->fakeroot_commands;
 	p->inputs[p->ninputs++] = o->perms_file;
 	for (size_t i = 0; i < o->ncopy_to_root; i++)
 		p->inputs[p->ninputs++] = o->copy_to_root[i];
-	p->inputs[p->ninputs++] = p->s.store_dir;
 	p->inputs[p->ninputs++] = o->closure_file;
 	p->inputs[p->ninputs++] = o->conf_file;
 	p->inputs[p->ninputs++] = o->config_file;
 	p->inputs[p->ninputs++] = strata_nix_conf_str(&p->priv->conf, "customisation_layer");
 	for (size_t i = 0; i < o->ncontents; i++)
 		p->inputs[p->ninputs++] = o->contents[i];
+	/* Last: the store paths (output.h compares them without following). */
+	for (size_t i = 0; i < p->nlayers; i++)
+		for (size_t k = 0; k < p->layers[i].nstore_paths; k++)
+			p->inputs[p->ninputs++] = p->layers[i].store_paths[k];
+	p->nstore_paths = nstore;
 }
 
 /* What every plan starts with: conf.json, the perms rules, the base

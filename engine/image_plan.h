@@ -71,6 +71,8 @@ typedef struct strata_image_plan {
 	uint64_t bytes_total;
 	const char **inputs; /* everything the image is made from: the output may not touch it */
 	size_t ninputs;
+	const char *containers[1]; /* the store directory: the output may lie inside it (output.h) */
+	size_t nstore_paths;       /* the last inputs, store paths (output.h) */
 	const struct strata_perms *perms; /* rules to check after the build (every one matched), or NULL */
 	struct strata_plan_private *priv;
 } strata_image_plan;

@@ -46,10 +46,20 @@ static int check_inputs(const char *target, const strata_output_options *o, stra
 	cleanup_free char *t = resolve_target(target);
 	if (t == NULL || o == NULL)
 		return 0; /* a missing parent is reported by create */
+	for (size_t i = 0; i < o->ncontainers; i++) {
+		cleanup_free char *in = o->containers[i] ? realpath(o->containers[i], NULL) : NULL;
+		if (in && strcmp(t, in) == 0)
+			return strata_error_set(err, 0, "output '%s' is the input '%s'", target, o->containers[i]);
+		if (in && path_within(in, t))
+			return strata_error_set(err, 0, "output '%s' would replace the input '%s', which lies inside it",
+						target, o->containers[i]);
+	}
 	for (size_t i = 0; i < o->ninputs; i++) {
 		if (o->inputs[i] == NULL)
 			continue;
-		cleanup_free char *in = realpath(o->inputs[i], NULL);
+		/* Store paths are never followed when read: neither here. */
+		cleanup_free char *in = i < o->ninputs - o->nstore_paths ? realpath(o->inputs[i], NULL)
+									 : resolve_target(o->inputs[i]);
 		if (in == NULL)
 			continue; /* a missing input is reported by its reader */
 		if (strcmp(t, in) == 0)

@@ -26,6 +26,12 @@ typedef struct strata_output_options {
 	bool force;                /* replace an existing target (see above) */
 	const char *const *inputs; /* paths the run reads (borrowed; missing ones are skipped) */
 	size_t ninputs;
+	/* Directories the run reads from that the output may lie inside but
+	 * neither be nor contain: the store directory (a Nix build writes its
+	 * image as a new store path; the store paths read are inputs). */
+	const char *const *containers;
+	size_t ncontainers;
+	size_t nstore_paths; /* the last this many inputs are store paths: a symlink among them is not followed */
 	const strata_cancel *cancel; /* for writers of outputs that take long (a tarball) */
 } strata_output_options;
 

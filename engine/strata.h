@@ -83,6 +83,7 @@ typedef struct strata_layered_options {
 	char *const *contents; /* linked into / as symlinkJoin would (closure input only) */
 	size_t ncontents;
 	const char *config_file; /* the runtime config (Cmd, Env, ...) */
+	const char *config_json; /* the same as JSON text (not with config_file) */
 	/* Image settings. Precedence: these > conf.json > SOURCE_DATE_EPOCH
 	 * (created only) > the defaults above. */
 	const char *name, *tag;

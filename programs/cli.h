@@ -86,5 +86,6 @@ int cmd_stream_layered(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_container(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_exec_json(int argc, char **argv);
 
 #endif

@@ -42,6 +42,7 @@ static const char help_layered[] =
 	"  --contents PATH       link PATH's top-level entries into / (repeatable)\n"
 	"Image (these win over conf.json's):\n"
 	"  --config FILE         runtime config JSON (Cmd, Entrypoint, Env, WorkingDir, ...)\n"
+	"  --config-json TEXT    the same given as text\n"
 	"  --name NAME, --tag TAG  (default tag: derived from a hash of the image)\n"
 	"  --created TIME        RFC 3339, epoch or 'now' (default SOURCE_DATE_EPOCH, else\n"
 	"                        1970-01-01T00:00:01Z)\n"
@@ -84,6 +85,7 @@ static const char help_build[] =
 	"                        store paths the config names\n"
 	"Image:\n"
 	"  --config FILE         runtime config JSON (Cmd, Entrypoint, Env, WorkingDir, ...)\n"
+	"  --config-json TEXT    the same given as text\n"
 	"  --name NAME, --tag TAG  (default tag: derived from a hash of the image)\n"
 	"  --created TIME        RFC 3339, epoch or 'now' (default SOURCE_DATE_EPOCH, else\n"
 	"                        1970-01-01T00:00:01Z)\n"
@@ -104,7 +106,7 @@ enum {
 	OPT_CLOSURE = 1, OPT_CONF, OPT_ROOT, OPT_CONTENTS, OPT_CONFIG, OPT_NAME, OPT_TAG, OPT_CREATED, OPT_MTIME,
 	OPT_UID, OPT_GID, OPT_UNAME, OPT_GNAME, OPT_ARCH, OPT_STORE_DIR, OPT_LAYERING, OPT_MAX_LAYERS,
 	OPT_COPY_TO_ROOT, OPT_KEEP_DIRLINKS, OPT_FROM_IMAGE, OPT_FROM_NAME, OPT_FROM_TAG, OPT_BASE_CONFIG,
-	OPT_EXTRA, OPT_FAKEROOT, OPT_SHELL, OPT_PERMS, OPT_NO_STORE_PATHS, OPT_NIX_DB,
+	OPT_EXTRA, OPT_FAKEROOT, OPT_SHELL, OPT_PERMS, OPT_NO_STORE_PATHS, OPT_NIX_DB, OPT_CONFIG_JSON,
 };
 
 static const struct option longopts[] = {
@@ -123,6 +125,7 @@ static const struct option longopts[] = {
 	{"extra-commands", required_argument, 0, OPT_EXTRA}, {"fakeroot-commands", required_argument, 0, OPT_FAKEROOT},
 	{"shell", required_argument, 0, OPT_SHELL}, {"perms", required_argument, 0, OPT_PERMS},
 	{"no-store-paths", no_argument, 0, OPT_NO_STORE_PATHS}, {"nix-db", no_argument, 0, OPT_NIX_DB},
+	{"config-json", required_argument, 0, OPT_CONFIG_JSON},
 	CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 /* Which verb is parsing: the flags that belong to the other one are
@@ -154,6 +157,7 @@ static int option(int c, char *arg, strata_layered_options *o, verb *vb)
 		break;
 	case OPT_KEEP_DIRLINKS: o->keep_contents_dirlinks = true; break;
 	case OPT_CONFIG: o->config_file = arg; break;
+	case OPT_CONFIG_JSON: o->config_json = arg; break;
 	case OPT_NAME: o->name = arg; break;
 	case OPT_TAG: o->tag = arg; break;
 	case OPT_CREATED: o->created = arg; break;
@@ -207,7 +211,8 @@ static int check_combinations(const strata_layered_options *o, const verb *vb)
 		for (size_t i = 0; i < sizeof given / sizeof *given; i++)
 			if (given[i])
 				return cli_usage(cmd, "%s is for build-layered (strata build makes one layer)", layered[i]);
-		if (o->ncopy_to_root == 0 && o->closure_file == NULL && o->config_file == NULL && o->from_image == NULL)
+		if (o->ncopy_to_root == 0 && o->closure_file == NULL && o->config_file == NULL && o->config_json == NULL &&
+		    o->from_image == NULL)
 			return cli_usage(cmd, "%s", "nothing to build: give --copy-to-root PATH (or --closure FILE)");
 		return 0;
 	}

@@ -39,6 +39,7 @@ static const char help[] =
 	"  convert         Docker archive (docker save, dockerTools) -> OCI image\n"
 	"  container       OCI runtime bundle (config.json + rootfs) running a store program\n"
 	"  verify          check every blob, digest and diff_id of an OCI layout\n"
+	"  exec-json       run strata with the arguments of a JSON file (the Nix builder)\n"
 	"\n"
 	"`strata COMMAND --help` describes each. `strata --version`.\n";
 
@@ -52,6 +53,7 @@ static const struct {
 	{"convert", cmd_convert},
 	{"container", cmd_container},
 	{"verify", cmd_verify},
+	{"exec-json", cmd_exec_json},
 };
 
 int main(int argc, char **argv)

@@ -80,7 +80,7 @@ echo x > "$WORK/file"
 expect 1 "already exists" build-layered -q --store-dir "$SD" --closure "$WORK/s/closure.json" -o "$WORK/file"
 [ "$(cat "$WORK/file")" = x ] || fail "an existing file was overwritten"
 chmod u+w "$P"
-expect 1 "lies inside the input '$SD'" build-layered -q --store-dir "$SD" --closure "$WORK/s/closure.json" -o "$P/image"
+expect 1 "lies inside the input '$P'" build-layered -q --store-dir "$SD" --closure "$WORK/s/closure.json" -o "$P/image"
 chmod u-w "$P"
 [ ! -e "$P/image" ] || fail "output written inside the store"
 
