@@ -240,7 +240,9 @@ let
       a = check "toOCIImage" [ "docker-tarball" "name" "outputFormat" ] { } args0;
       tarball = pathLike "toOCIImage" "docker-tarball" a.docker-tarball;
       fmt = ociFormat "toOCIImage" a;
-      base = tarball.name or (baseNameOf (toString tarball));
+      bare = baseNameOf (toString tarball);
+      hashed = builtins.match "[0-9a-z]{32}-(.*)" bare;
+      base = tarball.name or (if hashed == null then bare else builtins.head hashed);
       stripped = builtins.head (split "\\.tar(\\.gz|\\.zst)?$" base);
     in
     run {

@@ -1,0 +1,138 @@
+# The Nix functions (issue 15), with Debian's nix-bin, single-user, sandbox
+# off, no substituters: the seed's examples on derivations built here (no
+# nixpkgs), checked by skopeo, umoci and runc; the image of a Nix function
+# is byte for byte the CLI's; evaluation errors for arguments strata cannot
+# honour; the package expression and the overlay parse.
+. "$STRATA_TOP/tests/lib.sh"
+[ "$(id -u)" = 0 ] || skip "needs root (nix single-user store in /nix, runc)"
+for t in nix-build nix-store nix-instantiate skopeo umoci runc busybox; do
+  command -v "$t" > /dev/null || fail "$t is not installed (scripts/setup installs it)"
+done
+export NIX_CONFIG=$'sandbox = false\nbuild-users-group =\nexperimental-features = nix-command\nsubstituters =\nfallback = true'
+export NIX_REMOTE=local
+nix-instantiate --parse "$TOP/nix/default.nix" > /dev/null
+nix-instantiate --parse "$TOP/nix/package.nix" > /dev/null
+nix-instantiate --parse "$TOP/nix/overlay.nix" > /dev/null
+
+# strata itself in the store: the functions' builder.
+mkdir -p "$WORK/pkg/bin"; cp "$STRATA" "$WORK/pkg/bin/strata"
+SP=$(nix-store --add "$WORK/pkg" 2> /dev/null)
+cat > "$WORK/t.nix" <<NIX
+let
+  st = import $TOP/nix { strata = builtins.storePath "$SP"; };
+  system = builtins.currentSystem;
+  PATH = "/usr/bin:/bin";
+  sh = name: script: derivation { inherit name system PATH; builder = "/bin/sh"; args = [ "-c" script ]; };
+  busybox = sh "strata-nt-busybox" "mkdir -p \$out/bin && cp /bin/busybox \$out/bin/busybox && ln -s busybox \$out/bin/sh";
+  data = sh "strata-nt-data" "mkdir -p \$out/share && echo 'hello from a dependency' > \$out/share/greeting";
+  tool = n: sh "strata-nt-\${n}say" ''
+    mkdir -p \$out/bin
+    printf '#!\${busybox}/bin/sh\nread line < \${data}/share/greeting\necho "\${n} says: \$line"\n' > \$out/bin/\${n}say
+    chmod 0555 \$out/bin/\${n}say
+  '';
+  hello = tool "hello";
+in rec {
+  inherit hello busybox;
+  cow = tool "cow"; pony = tool "pony";
+  # the seed's buildImage: a program, copyToRoot, outputFormat tarball
+  image = st.buildImage { name = "hello"; tag = "latest"; copyToRoot = [ hello ]; extraOCIArgs.outputFormat = "tarball";
+    config.Cmd = [ "/bin/hellosay" ]; };
+  # the seed's buildLayeredImage: two tools
+  layered = st.buildLayeredImage { name = "animal-sayer"; tag = "latest"; contents = [ cow pony ];
+    config = { Cmd = [ "\${cow}/bin/cowsay" ]; Env = [ "PATH=/bin" ]; }; };
+  layeredSeed = st.buildLayeredImage { name = "animal-sayer"; tag = "latest"; copyToRoot = [ cow pony ];
+    config = { Cmd = [ "\${cow}/bin/cowsay" ]; Env = [ "PATH=/bin" ]; }; };
+  dockerLayered = st.dockerTools.buildLayeredImage { name = "animal-sayer"; tag = "latest"; contents = [ cow pony ];
+    config = { Cmd = [ "\${cow}/bin/cowsay" ]; Env = [ "PATH=/bin" ]; }; };
+  stream = st.streamLayeredImage { name = "animal-sayer"; tag = "latest"; contents = [ cow pony ];
+    config = { Cmd = [ "\${cow}/bin/cowsay" ]; Env = [ "PATH=/bin" ]; }; };
+  fromStream = st.toOCIImage { docker-tarball = dockerLayered; outputFormat = "directory"; };
+  fromStreamTar = st.toOCIImage { docker-tarball = dockerLayered; name = "oci-sayer"; outputFormat = "tarball"; };
+  fromSkopeo = st.toOCIImage { docker-tarball = builtins.storePath (builtins.getEnv "SKOPEO_TAR"); };
+  container = st.buildContainer { args = [ "\${hello}/bin/hellosay" ]; readonly = false; };
+}
+NIX
+build() { nix-build --no-out-link "$WORK/t.nix" -A "$1" 2>> "$WORK/nix.log" || { tail -20 "$WORK/nix.log"; fail "nix-build $1"; }; }
+
+# 1. buildImage, as an oci-archive.
+img=$(build image)
+[ -f "$img" ] || fail "buildImage with outputFormat tarball is not an oci-archive"
+"$STRATA" verify -q "$img"
+skopeo --insecure-policy copy -q "oci-archive:$img:latest" "oci:$WORK/img:latest"
+umoci unpack --image "$WORK/img:latest" "$WORK/b1" > /dev/null
+hello=$(build hello)
+[ -x "$WORK/b1/rootfs/bin/hellosay" ] && [ -d "$WORK/b1/rootfs$hello" ] || fail "buildImage: copyToRoot or closure missing"
+if command -v runc > /dev/null; then
+  python3 - "$WORK/b1/config.json" <<'P'
+import json, sys
+c = json.load(open(sys.argv[1])); c["process"]["terminal"] = False
+json.dump(c, open(sys.argv[1], "w"))
+P
+  out=$(runc run --bundle "$WORK/b1" strata-nt-$$ < /dev/null 2> "$WORK/runc.err") || { runc delete -f strata-nt-$$ 2>/dev/null; fail "runc: $(cat "$WORK/runc.err")"; }
+  assert_eq "$out" "hello says: hello from a dependency" "runc output of buildImage"
+fi
+
+# 2. buildLayeredImage with two tools; the seed's copyToRoot spelling is the same image.
+lay=$(build layered)
+"$STRATA" verify -q "$lay"
+skopeo --insecure-policy inspect --config "oci:$lay:latest" > "$WORK/cfg.json"
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); assert c["config"]["Env"]==["PATH=/bin"] and len(c["rootfs"]["diff_ids"])>=4, c' "$WORK/cfg.json"
+umoci unpack --image "$lay:latest" "$WORK/b2" > /dev/null
+[ -x "$WORK/b2/rootfs/bin/cowsay" ] && [ -x "$WORK/b2/rootfs/bin/ponysay" ] || fail "buildLayeredImage: contents not linked at /"
+[ "$(build layeredSeed)" = "$lay" ] || diff -r "$(build layeredSeed)" "$lay" > /dev/null || fail "copyToRoot and contents differ"
+
+# 3. The Nix function's image is the CLI's, byte for byte.
+cow=$(build cow); pony=$(build pony)
+nix path-info --json --recursive "$cow" "$pony" > "$WORK/pi.json"
+"$STRATA" build-layered -q --closure "$WORK/pi.json" --root "$cow" --root "$pony" --contents "$cow" --contents "$pony" \
+  --name animal-sayer --tag latest --config-json "{\"Cmd\": [\"$cow/bin/cowsay\"], \"Env\": [\"PATH=/bin\"]}" -o "$WORK/cli"
+diff -r "$WORK/cli" "$lay" > /dev/null || fail "the Nix function and the CLI made different images"
+
+# 4. streamLayeredImage: an executable writing the docker-archive the
+# dockerTools variant writes; toOCIImage of it and of skopeo's archive.
+stream=$(build stream)
+[ -x "$stream" ] || fail "streamLayeredImage is not executable"
+"$stream" > "$WORK/stream.tar"
+cmp "$WORK/stream.tar" "$(build dockerLayered)" || fail "the stream and dockerTools.buildLayeredImage differ"
+skopeo --insecure-policy copy -q "docker-archive:$WORK/stream.tar" "oci:$WORK/from-stream:latest"
+"$STRATA" verify -q "$WORK/from-stream"
+fs=$(build fromStream); "$STRATA" verify -q "$fs"
+case "$fs" in *-animal-sayer-oci) ;; *) fail "toOCIImage's default name: $fs" ;; esac
+fst=$(build fromStreamTar); [ -f "$fst" ] || fail "toOCIImage outputFormat tarball"
+case "$fst" in *-oci-sayer) ;; *) fail "toOCIImage's name: $fst" ;; esac
+"$STRATA" verify -q "$fst"
+skopeo --insecure-policy copy -q "oci:$lay:latest" "docker-archive:$WORK/sk.tar:strata/sayer:v1"
+export SKOPEO_TAR=$(nix-store --add "$WORK/sk.tar" 2> /dev/null)
+fsk=$(build fromSkopeo)
+"$STRATA" verify -q "$fsk"
+case "$fsk" in *-sk-oci) ;; *) fail "toOCIImage's name for a store path: $fsk" ;; esac
+umoci unpack --image "$fsk:docker.io/strata/sayer:v1" "$WORK/b3" > /dev/null
+[ -x "$WORK/b3/rootfs/bin/cowsay" ] || fail "toOCIImage of skopeo's archive lost files"
+
+# 5. buildContainer: args, readonly = false; runc runs it.
+ct=$(build container)
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); assert c["root"]["readonly"] is False and c["process"]["args"][0].endswith("/bin/hellosay"), c' "$ct/config.json"
+if command -v runc > /dev/null; then
+  cp -a "$ct" "$WORK/ct"; chmod -R u+w "$WORK/ct"
+  out=$(runc run --bundle "$WORK/ct" strata-nc-$$ < /dev/null 2> "$WORK/runc.err") || { runc delete -f strata-nc-$$ 2>/dev/null; fail "runc: $(cat "$WORK/runc.err")"; }
+  assert_eq "$out" "hello says: hello from a dependency" "runc output of buildContainer"
+fi
+
+# 6. Evaluation errors name the argument.
+eval_fail() { # pattern expr
+  local rc=0
+  nix-instantiate --eval --strict -E "let st = import $TOP/nix { strata = builtins.storePath \"$SP\"; }; in (($2).drvPath)" \
+    > /dev/null 2> "$WORK/eval.err" || rc=$?
+  [ $rc != 0 ] || fail "evaluation of $2 succeeded"
+  grep -q -- "$1" "$WORK/eval.err" || fail "'$1' not in: $(cat "$WORK/eval.err")"
+}
+eval_fail "unknown argument 'colour'" 'st.buildLayeredImage { name = "x"; colour = "red"; }'
+eval_fail "argument 'runAsRoot' is not supported" 'st.buildImage { name = "x"; runAsRoot = "echo"; }'
+eval_fail "argument 'enableFakechroot' is not supported" 'st.buildLayeredImage { name = "x"; enableFakechroot = true; }'
+eval_fail "contents must be a derivation or a path, not a int" 'st.buildLayeredImage { name = "x"; contents = [ 42 ]; }'
+eval_fail "give copyToRoot or contents" 'st.buildImage { name = "x"; contents = [ /tmp ]; copyToRoot = [ /tmp ]; }'
+eval_fail "give contents or copyToRoot, not both" 'st.buildLayeredImage { name = "x"; contents = [ /tmp ]; copyToRoot = [ /tmp ]; }'
+eval_fail "extraOCIArgs.outputFormat must be" 'st.buildImage { name = "x"; extraOCIArgs.outputFormat = "zip"; }'
+eval_fail "unknown argument 'sandbox'" 'st.toOCIImage { docker-tarball = /tmp; sandbox = 1; }'
+eval_fail "compressor' must be" 'st.buildLayeredImage { name = "x"; compressor = "bz2"; }'
+echo "nix_functions: ok"
