@@ -6,10 +6,12 @@
 #include "alloc.h"
 #include "docker_archive.h"
 #include "image_plan.h"
+#include "layer_desc.h"
 #include "layer_source.h"
 #include "layer_writer.h"
 #include "oci_image.h"
 #include "oci_layout.h"
+#include "output.h"
 #include "perms.h"
 #include "ref.h"
 
@@ -53,7 +55,9 @@ static int build_layers(strata_pool *pool, const strata_layered_options *o, cons
 				  .gname = s->gname, .cancel = o->cancel};
 	strata_layer_writer *w = strata_layer_writer_create(pool, &wo, strata_oci_layout_blob_dir(layout));
 	for (size_t i = 0; i < p->nlayers; i++)
-		if (p->layers[i].media_type)
+		if (p->layers[i].source.kind == STRATA_SOURCE_BLOB)
+			strata_layer_source_spawn_blob(w, &p->layers[i].source, &results[i]);
+		else if (p->layers[i].media_type)
 			strata_layer_source_spawn_copy(w, &p->layers[i].source, &tar, &results[i]);
 		else
 			strata_layer_source_spawn(w, &p->layers[i].source, &tar, &results[i]);
@@ -158,6 +162,9 @@ static int build_docker_archive(strata_pool *pool, const strata_layered_options 
 	if (p->s.compress != STRATA_COMPRESS_NONE)
 		return strata_error_set(err, 0, "the layers of a Docker archive are uncompressed (compress the archive "
 						"as a whole instead)");
+	for (size_t i = 0; i < p->nlayers; i++)
+		if (p->layers[i].source.kind == STRATA_SOURCE_BLOB)
+			return strata_error_set(err, 0, "layers made apart go into OCI images only");
 	bool to_stdout = strcmp(o->output, "-") == 0;
 	strata_output *out = NULL;
 	int fd = STDOUT_FILENO, r = 0;
@@ -242,4 +249,80 @@ int strata_build_layered(strata_pool *pool, const strata_layered_options *o, jso
 int strata_build_image(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret, strata_error *err)
 {
 	return build(pool, o, strata_image_plan_build, summary_ret, err);
+}
+
+int strata_build_layer(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret, strata_error *err)
+{
+	cleanup_plan strata_image_plan *plan = NULL;
+	strata_output *out = NULL;
+	strata_layer_result res = {0};
+	int r = strata_image_plan_store_layer(o, &plan, err);
+	if (r == 0) {
+		strata_output_options oo = {.force = o->force, .inputs = plan->inputs, .ninputs = plan->ninputs,
+					    .containers = plan->containers, .ncontainers = 1,
+					    .nstore_paths = plan->nstore_paths, .cancel = o->cancel};
+		r = strata_output_create(o->output, &oo, &out, err);
+	}
+	if (r == 0) {
+		const strata_image_settings *s = &plan->s;
+		strata_layer_writer_options wo = {.codec = strata_layer_codec_get(s->compress), .level = s->level,
+						  .progress = o->progress, .progress_arg = o->progress_arg,
+						  .bytes_total = plan->bytes_total, .layers_total = 1, .cancel = o->cancel};
+		strata_tar_options tar = {.mtime = s->mtime, .uid = s->uid, .gid = s->gid, .uname = s->uname,
+					  .gname = s->gname, .cancel = o->cancel};
+		strata_layer_writer *w = strata_layer_writer_create(pool, &wo, strata_output_dir(out));
+		strata_layer_source_spawn(w, &plan->layers[0].source, &tar, &res);
+		r = strata_layer_writer_finish(w, err);
+		strata_layer_writer_free(w);
+	}
+	const strata_plan_layer *l = plan ? &plan->layers[0] : NULL;
+	strata_layer_desc d = {0};
+	if (r == 0) {
+		memcpy(d.digest, res.digest, 65);
+		memcpy(d.diff_id, res.diff_id, 65);
+		d.size = res.size;
+		d.tar_size = res.tar_size;
+		d.media_type = (char *)(uintptr_t)strata_oci_image_layer_media_type(plan->s.compress);
+		d.store_paths = (char **)(uintptr_t)l->store_paths;
+		d.npaths = l->nstore_paths;
+		d.created_by = (char *)(uintptr_t)l->history.created_by;
+		d.comment = (char *)(uintptr_t)l->history.comment;
+		r = strata_layer_desc_write(strata_output_dir(out), &d, err);
+	}
+	if (r == 0 && plan->perms)
+		r = strata_perms_check_used(plan->perms, err);
+	if (r == 0)
+		r = strata_output_commit(out, err);
+	strata_output_free(out);
+	if (r == 0) {
+		json_t *sum = json_object();
+		json_object_set_new(sum, "output", json_string(o->output));
+		json_object_set_new(sum, "digest", json_sprintf("sha256:%s", res.digest));
+		json_object_set_new(sum, "diff_id", json_sprintf("sha256:%s", res.diff_id));
+		json_object_set_new(sum, "size", json_integer((json_int_t)res.size));
+		json_object_set_new(sum, "uncompressed_size", json_integer((json_int_t)res.tar_size));
+		json_object_set_new(sum, "store_paths", json_integer((json_int_t)l->nstore_paths));
+		*summary_ret = sum;
+	}
+	return r;
+}
+
+int strata_plan_layering(const strata_layered_options *o, json_t **layers_ret, strata_error *err)
+{
+	cleanup_plan strata_image_plan *plan = NULL;
+	int r = strata_image_plan_layered(o, &plan, err);
+	if (r < 0)
+		return r;
+	json_t *layers = json_array();
+	for (size_t i = 0; i < plan->nlayers; i++) {
+		const strata_plan_layer *l = &plan->layers[i];
+		if (l->kind != STRATA_PLAN_STORE || l->source.kind != STRATA_SOURCE_TREES)
+			continue;
+		json_t *paths = json_array();
+		for (size_t k = 0; k < l->nstore_paths; k++)
+			json_array_append_new(paths, json_string(l->store_paths[k]));
+		json_array_append_new(layers, paths);
+	}
+	*layers_ret = layers;
+	return 0;
 }

@@ -211,3 +211,28 @@ int strata_closure_restrict(strata_closure *c, char *const *roots, size_t nroots
 	free(stack);
 	return 0;
 }
+
+int strata_closure_without(const strata_closure *c, char *const *paths, size_t npaths, strata_closure **out,
+			   strata_error *err)
+{
+	bool *gone = strata_xcalloc(c->npaths + 1, sizeof *gone);
+	for (size_t i = 0; i < npaths; i++) {
+		long k = strata_closure_find(c, paths[i]);
+		if (k >= 0)
+			gone[k] = true;
+	}
+	strata_closure_builder *b = strata_closure_builder_create(c->store_dir);
+	for (size_t i = 0; i < c->npaths; i++) {
+		if (gone[i])
+			continue;
+		const strata_store_path *p = &c->paths[i];
+		size_t e = strata_closure_builder_add(b, strata_xstrdup(p->path), p->nar_size, p->size_known);
+		if (p->self_ref)
+			strata_closure_builder_add_ref(b, e, strata_xstrdup(p->path));
+		for (size_t k = 0; k < p->nrefs; k++)
+			if (!gone[p->refs[k]])
+				strata_closure_builder_add_ref(b, e, strata_xstrdup(c->paths[p->refs[k]].path));
+	}
+	free(gone);
+	return strata_closure_builder_finish(b, "the closure", out, err);
+}

@@ -55,6 +55,10 @@ void strata_closure_builder_free(strata_closure_builder *b); /* accepts NULL */
  * Each root must be in the closure. */
 int strata_closure_restrict(strata_closure *c, char *const *roots, size_t nroots, strata_error *err);
 
+/* A new closure: c without paths (those not in c are ignored), references
+ * to them dropped (they are provided by layers made elsewhere). */
+int strata_closure_without(const strata_closure *c, char *const *paths, size_t npaths, strata_closure **out,
+			   strata_error *err);
 /* Index of path in c, or -1. */
 long strata_closure_find(const strata_closure *c, const char *path);
 

@@ -8,6 +8,7 @@
 #include "file.h"
 #include "image_config.h"
 #include "layer_codec.h"
+#include "layer_desc.h"
 #include "layering.h"
 #include "nix_conf.h"
 #include "nix_db.h"
@@ -47,6 +48,8 @@ struct strata_plan_private {
 	strata_root_tree *root;        /* build's layer, or the customisation layer's root */
 	strata_customised *customised; /* where the scripts ran */
 	strata_nix_db *nix_db;
+	strata_layer_desc *descs; /* layers made by strata layer */
+	size_t ndescs;
 	strata_root_tree *custom_root; /* and what they left */
 };
 
@@ -83,8 +86,10 @@ static int check_inputs(const strata_layered_options *o, strata_error *err)
 		return strata_error_set(err, 0, "copy-to-root paths are for a one-layer image (strata build)");
 	if (o->conf_file && o->closure_file)
 		return strata_error_set(err, 0, "a conf.json and a closure cannot both be given");
-	if (!o->conf_file && !o->closure_file)
-		return strata_error_set(err, 0, "no input: a closure or a conf.json is needed");
+	if (!o->conf_file && !o->closure_file && !o->nlayer_dirs)
+		return strata_error_set(err, 0, "no input: a closure, layers or a conf.json is needed");
+	if (o->conf_file && o->nlayer_dirs)
+		return strata_error_set(err, 0, "a conf.json fixes the layers: layers made apart do not apply to it");
 	if (o->conf_file && (o->nroots || o->ncontents || o->layering != STRATA_LAYERING_DEFAULT || o->max_layers))
 		return strata_error_set(err, 0, "a conf.json fixes the layers: roots, contents, layering and the "
 						"layer limit do not apply to it");
@@ -491,15 +496,62 @@ static int store_layer_budget(const strata_image_plan *p, const strata_layered_o
 			      strata_error *err)
 {
 	long max_layers = o->max_layers ? o->max_layers : STRATA_DEFAULT_MAX_LAYERS;
-	size_t nbase = p->priv->base ? strata_base_image_nlayers(p->priv->base) : 0;
+	size_t nbase = p->priv->base ? strata_base_image_nlayers(p->priv->base) : 0, nmade = p->priv->ndescs;
 	if (max_layers < 2)
 		return strata_error_set(err, 0, "the layer limit must be at least 2 (one is the customisation layer's)");
-	if ((size_t)max_layers < nbase + 2)
+	if (nmade == 0 && (size_t)max_layers < nbase + 2)
 		return strata_error_set(err, 0, "the base image has %zu layers: a limit of %ld leaves no room for the "
 						"customisation layer and one store layer (at least %zu)", nbase, max_layers,
 					nbase + 2);
-	*out = (size_t)max_layers - 1 - nbase;
+	if ((size_t)max_layers < nbase + nmade + 1)
+		return strata_error_set(err, 0, "%zu base and %zu given layers: a limit of %ld leaves no room for the "
+						"customisation layer", nbase, nmade, max_layers);
+	/* With layers made apart, 0 is possible: then they must hold every path. */
+	*out = (size_t)max_layers - 1 - nbase - nmade;
 	return 0;
+}
+
+/* Layers made by strata layer: loaded, counted in the limit, their paths
+ * left out of the layering, used as they are. */
+static int load_layer_dirs(strata_image_plan *p, const strata_layered_options *o, strata_error *err)
+{
+	struct strata_plan_private *v = p->priv;
+	v->descs = strata_xcalloc(o->nlayer_dirs + 1, sizeof *v->descs);
+	for (size_t i = 0; i < o->nlayer_dirs; i++, v->ndescs++)
+		if (strata_layer_desc_load(o->layer_dirs[i], &v->descs[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+static int without_layer_dirs(strata_image_plan *p, strata_error *err)
+{
+	struct strata_plan_private *v = p->priv;
+	strata_closure *rest = NULL;
+	for (size_t i = 0; i < v->ndescs; i++) {
+		if (strata_closure_without(v->closure, v->descs[i].store_paths, v->descs[i].npaths, &rest, err) < 0)
+			return -1;
+		strata_closure_free(v->closure);
+		v->closure = rest;
+	}
+	return 0;
+}
+
+static void add_prebuilt_layers(strata_image_plan *p)
+{
+	struct strata_plan_private *v = p->priv;
+	for (size_t i = 0; i < v->ndescs; i++) {
+		const strata_layer_desc *d = &v->descs[i];
+		strata_plan_layer l = {
+			.kind = STRATA_PLAN_STORE,
+			.source = {.kind = STRATA_SOURCE_BLOB, .desc = d},
+			.store_paths = d->store_paths,
+			.nstore_paths = d->npaths,
+			.history = {d->created_by, d->comment},
+			.bytes = d->tar_size,
+			.media_type = d->media_type,
+		};
+		add_layer(p, &l);
+	}
 }
 
 /* Closure input: which paths in which layer comes from the layering. */
@@ -507,21 +559,30 @@ static int plan_closure_layers(strata_image_plan *p, const strata_layered_option
 {
 	struct strata_plan_private *v = p->priv;
 	size_t budget = 0;
-	int r = store_layer_budget(p, o, &budget, err);
+	int r = load_layer_dirs(p, o, err);
 	if (r == 0)
+		r = store_layer_budget(p, o, &budget, err);
+	if (r == 0 && o->closure_file)
 		r = strata_closure_load(o->closure_file, p->s.store_dir, o->cancel, &v->closure, err);
-	for (size_t i = 0; i < o->ncontents && r == 0; i++)
+	for (size_t i = 0; v->closure && i < o->ncontents && r == 0; i++)
 		if (strata_closure_find(v->closure, o->contents[i]) < 0)
 			r = strata_error_set(err, 0, "contents '%s' is not in the closure", o->contents[i]);
-	if (r == 0)
+	if (r == 0 && v->closure)
 		r = strata_closure_restrict(v->closure, o->roots, o->nroots, err);
-	if (r == 0)
+	if (r == 0 && v->closure && v->ndescs)
+		r = without_layer_dirs(p, err);
+	if (r == 0 && v->closure && v->closure->npaths > 0 && budget == 0)
+		r = strata_error_set(err, 0, "%zu store paths are in no layer given, and the layer limit leaves no room for "
+						"more", v->closure->npaths);
+	if (r == 0 && v->closure && v->closure->npaths > 0)
 		r = strata_layering_compute(v->closure, o->layering, budget, &v->layering, err);
 	if (r < 0)
 		return r;
 	add_base_layers(p, o);
-	v->path_lists = strata_xcalloc(v->layering->nlayers + 1, sizeof *v->path_lists);
-	for (size_t i = 0; !o->no_store_paths && i < v->layering->nlayers; i++, v->npath_lists++) {
+	add_prebuilt_layers(p);
+	size_t nll = v->layering ? v->layering->nlayers : 0;
+	v->path_lists = strata_xcalloc(nll + 1, sizeof *v->path_lists);
+	for (size_t i = 0; !o->no_store_paths && i < nll; i++, v->npath_lists++) {
 		const strata_layering_layer *ll = &v->layering->layers[i];
 		char **paths = v->path_lists[i] = strata_xcalloc(ll->npaths + 1, sizeof *paths);
 		uint64_t bytes = 0;
@@ -634,6 +695,49 @@ int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan
 		return r;
 	if (p->nlayers == 0)
 		return strata_error_set(err, 0, "the image would have no layers");
+	collect_inputs(p, o);
+	*out = strata_steal_pointer(&p);
+	return 0;
+}
+
+/* ---------- strata layer ---------- */
+
+int strata_image_plan_store_layer(const strata_layered_options *o, strata_image_plan **out, strata_error *err)
+{
+	if (!o->closure_file)
+		return strata_error_set(err, 0, "a layer needs the closure its paths are in");
+	if (o->conf_file || o->ncontents || o->ncopy_to_root || o->from_image || customising(o) || o->nix_db)
+		return strata_error_set(err, 0, "a layer made apart holds store paths only");
+	cleanup_plan strata_image_plan *p = strata_xcalloc(1, sizeof *p);
+	p->priv = strata_xcalloc(1, sizeof *p->priv);
+	struct strata_plan_private *v = p->priv;
+	int r = plan_begin(p, o, err);
+	if (r == 0)
+		r = load_layer_dirs(p, o, err);
+	if (r == 0)
+		r = strata_closure_load(o->closure_file, p->s.store_dir, o->cancel, &v->closure, err);
+	if (r == 0 && o->nroots)
+		r = strata_closure_restrict(v->closure, o->roots, o->nroots, err);
+	if (r == 0 && v->ndescs)
+		r = without_layer_dirs(p, err);
+	if (r < 0)
+		return r;
+	plan_ancestors(p, false);
+	size_t n = o->nlayer_paths ? o->nlayer_paths : v->closure->npaths;
+	char **paths = strata_xcalloc(n + 1, sizeof *paths);
+	v->path_lists = strata_xcalloc(1, sizeof *v->path_lists);
+	v->path_lists[v->npath_lists++] = paths;
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		long k = o->nlayer_paths ? strata_closure_find(v->closure, o->layer_paths[i]) : (long)i;
+		if (k < 0)
+			return strata_error_set(err, 0, "'%s' is not in the closure (or is in a layer given)", o->layer_paths[i]);
+		paths[i] = v->closure->paths[k].path;
+		bytes += v->closure->paths[k].nar_size;
+	}
+	if (n == 0)
+		return strata_error_set(err, 0, "the layer would hold no store path");
+	add_store_layer(p, paths, n, bytes);
 	collect_inputs(p, o);
 	*out = strata_steal_pointer(&p);
 	return 0;
@@ -794,6 +898,9 @@ void strata_image_plan_free(strata_image_plan *p)
 	if (v) {
 		strata_root_tree_free(v->custom_root);
 		strata_nix_db_free(v->nix_db);
+		for (size_t i = 0; i < v->ndescs; i++)
+			strata_layer_desc_fini(&v->descs[i]);
+		free(v->descs);
 		strata_customise_free(v->customised);
 		strata_root_tree_free(v->root);
 		strata_perms_free(v->perms);

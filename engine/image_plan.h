@@ -79,6 +79,8 @@ typedef struct strata_image_plan {
 
 /* The plan of strata_build_layered (closure + layering, or conf.json). */
 int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan **out, strata_error *err);
+/* The plan of strata_build_layer: one store layer. */
+int strata_image_plan_store_layer(const strata_layered_options *o, strata_image_plan **out, strata_error *err);
 /* The plan of strata_build_image: one layer. */
 int strata_image_plan_build(const strata_layered_options *o, strata_image_plan **out, strata_error *err);
 void strata_image_plan_free(strata_image_plan *p); /* accepts NULL */

@@ -4,6 +4,8 @@
 #include "base_image.h"
 #include "blob_check.h"
 #include "file.h"
+#include "layer_desc.h"
+#include "sha256.h"
 #include "root_tree.h"
 #include "tar_check.h"
 
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define COPY_BUF (1u << 20)
@@ -194,4 +197,96 @@ void strata_layer_source_spawn_copy(strata_layer_writer *w, const strata_layer_s
 	producer *p = strata_xcalloc(1, sizeof *p);
 	*p = (producer){.w = w, .src = src, .tar = tar, .result = result};
 	strata_layer_writer_spawn(w, copy_task, p);
+}
+
+/* ---------- a layer made elsewhere ---------- */
+
+static int hash_fd(int fd, const char *what, char hex[65], strata_error *err)
+{
+	strata_sha256 *sha = strata_sha256_create();
+	cleanup_free unsigned char *buf = strata_xmalloc(COPY_BUF);
+	int r = 0;
+	for (off_t off = 0;;) {
+		ssize_t n = pread(fd, buf, COPY_BUF, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			r = strata_error_set(err, errno, "cannot read %s", what);
+		if (n <= 0)
+			break;
+		strata_sha256_update(sha, buf, (size_t)n);
+		off += n;
+	}
+	strata_sha256_final_hex(sha, hex);
+	strata_sha256_free(sha);
+	return r;
+}
+
+static int link_blob(producer *p, strata_error *err)
+{
+	const strata_layer_desc *d = p->src->desc;
+	cleanup_free char *what = strata_xasprintf("layer %s", d->dir);
+	struct stat st;
+	cleanup_close int fd = strata_file_open_regular(AT_FDCWD, d->blob, STRATA_FILE_NOFOLLOW, "layer blob", &st, err);
+	if (fd < 0)
+		return strata_error_wrap(err, "%s", what);
+	if ((uint64_t)st.st_size != d->size)
+		return strata_error_set(err, 0, "%s: its blob has %llu bytes, its descriptor says %llu", what,
+					(unsigned long long)st.st_size, (unsigned long long)d->size);
+	cleanup_free char *final = strata_xasprintf("%s/%s", strata_layer_writer_blob_dir(p->w), d->digest);
+	if (linkat(fd, "", AT_FDCWD, final, AT_EMPTY_PATH) < 0 && linkat(AT_FDCWD, d->blob, AT_FDCWD, final, 0) < 0 &&
+	    errno != EEXIST) {
+		/* Another file system, or not allowed to link: a copy. */
+		cleanup_close int out = open(final, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (out < 0)
+			return strata_error_set(err, errno, "cannot create '%s'", final);
+		cleanup_free unsigned char *buf = strata_xmalloc(COPY_BUF);
+		for (off_t off = 0;;) {
+			ssize_t n = pread(fd, buf, COPY_BUF, off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return strata_error_set(err, errno, "cannot read %s", what);
+			if (n == 0)
+				break;
+			if (strata_file_write_all(out, buf, (size_t)n) < 0)
+				return strata_error_set(err, errno, "cannot write '%s'", final);
+			off += n;
+		}
+	}
+	/* What is checked is what the image now holds. */
+	cleanup_close int held = open(final, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	char hex[65];
+	int r = held < 0 ? strata_error_set(err, errno, "cannot open '%s'", final) : hash_fd(held, what, hex, err);
+	if (r == 0 && strcmp(hex, d->digest) != 0) {
+		unlink(final);
+		return strata_error_set(err, 0, "%s: its blob is not the one its descriptor names (sha256:%s); it was "
+						"changed, or two builds of the layer were mixed", what, d->digest);
+	}
+	if (r < 0)
+		return r;
+	memcpy(p->result->digest, d->digest, 65);
+	memcpy(p->result->diff_id, d->diff_id, 65);
+	p->result->size = d->size;
+	p->result->tar_size = d->tar_size;
+	return 0;
+}
+
+static void link_task(void *arg)
+{
+	producer *p = arg;
+	strata_error err = STRATA_ERROR_INIT;
+	if (!strata_layer_writer_stopped(p->w) && link_blob(p, &err) < 0)
+		strata_layer_writer_fail(p->w, &err);
+	strata_error_clear(&err);
+	free(p);
+}
+
+void strata_layer_source_spawn_blob(strata_layer_writer *w, const strata_layer_source *src,
+				    strata_layer_result *result)
+{
+	assert(src->kind == STRATA_SOURCE_BLOB);
+	producer *p = strata_xcalloc(1, sizeof *p);
+	*p = (producer){.w = w, .src = src, .result = result};
+	strata_layer_writer_spawn(w, link_task, p);
 }

@@ -28,6 +28,7 @@ typedef enum strata_layer_source_kind {
 	STRATA_SOURCE_SYNTH,
 	STRATA_SOURCE_BASE,
 	STRATA_SOURCE_ROOT,
+	STRATA_SOURCE_BLOB,
 } strata_layer_source_kind;
 
 /* A synthesized entry: a directory (target NULL) or a symlink. */
@@ -48,6 +49,7 @@ typedef struct strata_layer_source {
 	const struct strata_base_image *base; /* BASE: the image and the layer's index in it */
 	size_t base_layer;
 	const struct strata_root_tree *root; /* ROOT: a merged root (root_tree.h) */
+	const struct strata_layer_desc *desc; /* BLOB: a layer made by strata layer (layer_desc.h) */
 	/* Members' owner and mode as this hook says (perms, fakeroot); not
 	 * for TAR and BASE, which are copied as they are. */
 	strata_tar_meta_fn meta;
@@ -63,6 +65,12 @@ int strata_layer_source_write(const strata_layer_source *src, const strata_tar_o
  * closes it, or aborts it with the reason. */
 void strata_layer_source_spawn(strata_layer_writer *w, const strata_layer_source *src, const strata_tar_options *tar,
 			       strata_layer_result *result);
+
+/* A layer made by strata layer linked (or, across file systems, copied)
+ * into the writer's blob directory, checked against its descriptor: size,
+ * and the SHA-256 of the very inode linked. */
+void strata_layer_source_spawn_blob(strata_layer_writer *w, const strata_layer_source *src,
+				    strata_layer_result *result);
 
 /* A base layer of an OCI base (strata_base_image_is_oci) copied into the
  * writer's blob directory as it is, under its digest, after its tar was

@@ -112,6 +112,15 @@ typedef struct strata_layered_options {
 	const char *perms_file;  /* owner and mode rules for every layer (perms.h) */
 	bool no_store_paths;     /* only the customisation layer (and a base's) */
 	bool nix_db;             /* a Nix database of the closure in the customisation layer (nix_db.h) */
+	/* Layers made by strata layer (directories: blob + layer.json), used as
+	 * they are after a base's; their store paths leave the layering. With
+	 * them the closure is optional (strata assemble). */
+	char *const *layer_dirs;
+	size_t nlayer_dirs;
+	/* strata layer: exactly these store paths of the closure, in this order
+	 * (none: every path of the closure not in layer_dirs'). */
+	char *const *layer_paths;
+	size_t nlayer_paths;
 	strata_layering_kind layering; /* closure input only */
 	long max_layers;               /* 0: default; closure input only */
 	strata_compress compress;
@@ -132,6 +141,17 @@ typedef struct strata_layered_options {
  * byte totals, timings, threads. */
 int strata_build_layered(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret,
 			 strata_error *err);
+
+/* One store layer on its own (a directory: the blob, named by its digest,
+ * and layer.json, layer_desc.h), for images assembled from layers built
+ * apart (one Nix derivation per layer). The same options; the layer has the
+ * bytes build-layered gives the same paths. *summary_ret: the descriptor. */
+int strata_build_layer(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret, strata_error *err);
+
+/* The store layers build-layered would make (what layer_dirs do not hold):
+ * a JSON list of lists of store paths, in order, for making each one apart
+ * with strata_build_layer. */
+int strata_plan_layering(const strata_layered_options *o, json_t **layers_ret, strata_error *err);
 
 /* One layer (nixpkgs buildImage): copy_to_root at /, and their closure
  * (closure_file, else found by scanning the store) under the store

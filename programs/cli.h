@@ -82,6 +82,9 @@ int cli_docker_archive_check(const char *cmd, cli_common *co);
 
 int cmd_build_layered(int argc, char **argv);
 int cmd_build(int argc, char **argv);
+int cmd_layer(int argc, char **argv);
+int cmd_assemble(int argc, char **argv);
+int cmd_layering(int argc, char **argv);
 int cmd_stream_layered(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_container(int argc, char **argv);

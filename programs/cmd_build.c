@@ -102,11 +102,41 @@ static const char help_build[] =
 	"                        docker-archive on standard output)\n"
 	"  --force, --threads N, --json, -q/--quiet, -h/--help   as build-layered\n";
 
+static const char help_layer[] =
+	"Usage: strata layer --closure FILE [--path P]... [--layer DIR]... [OPTIONS] -o DIR\n"
+	"Makes one store layer on its own: DIR gets its blob (named by its digest) and\n"
+	"layer.json (digest, diff_id, sizes, media type, history, store paths), for\n"
+	"images assembled from layers built apart (one Nix derivation per layer).\n"
+	"The layer has the bytes build-layered gives the same paths in the same order.\n"
+	"\n"
+	"  --closure FILE        the closure (any form build-layered takes)\n"
+	"  --path P              exactly these store paths, in this order (repeatable);\n"
+	"                        default: every path of the closure (--root restricts it)\n"
+	"                        but those of the --layer directories given\n"
+	"  --compress, --level, --mtime, --uid, --gid, --uname, --gname, --perms,\n"
+	"  --store-dir, --force, --threads, --json, -q   as build-layered\n";
+
+static const char help_assemble[] =
+	"Usage: strata assemble --layer DIR... [OPTIONS] -o OUT\n"
+	"build-layered with its store layers made apart by strata layer: each DIR's\n"
+	"blob is hard-linked (or copied) into the image after it was checked against\n"
+	"its descriptor (size and SHA-256), nothing is recompressed; the image is the\n"
+	"one build-layered makes of the same layers. Every build-layered option\n"
+	"applies (--closure, --contents, --config, --name, --tag, ...): store paths of\n"
+	"the closure that no DIR holds get layers of their own.\n";
+
+static const char help_layering[] =
+	"Usage: strata layering --closure FILE [OPTIONS] -o FILE\n"
+	"Prints the store layers build-layered would make with the same options, as a\n"
+	"JSON list of lists of store paths into FILE: what to give\n"
+	"strata layer --path, one layer at a time.\n";
+
 enum {
 	OPT_CLOSURE = 1, OPT_CONF, OPT_ROOT, OPT_CONTENTS, OPT_CONFIG, OPT_NAME, OPT_TAG, OPT_CREATED, OPT_MTIME,
 	OPT_UID, OPT_GID, OPT_UNAME, OPT_GNAME, OPT_ARCH, OPT_STORE_DIR, OPT_LAYERING, OPT_MAX_LAYERS,
 	OPT_COPY_TO_ROOT, OPT_KEEP_DIRLINKS, OPT_FROM_IMAGE, OPT_FROM_NAME, OPT_FROM_TAG, OPT_BASE_CONFIG,
-	OPT_EXTRA, OPT_FAKEROOT, OPT_SHELL, OPT_PERMS, OPT_NO_STORE_PATHS, OPT_NIX_DB, OPT_CONFIG_JSON,
+	OPT_EXTRA, OPT_FAKEROOT, OPT_SHELL, OPT_PERMS, OPT_NO_STORE_PATHS, OPT_NIX_DB, OPT_CONFIG_JSON, OPT_LAYER_DIR,
+	OPT_PATH,
 };
 
 static const struct option longopts[] = {
@@ -125,15 +155,19 @@ static const struct option longopts[] = {
 	{"extra-commands", required_argument, 0, OPT_EXTRA}, {"fakeroot-commands", required_argument, 0, OPT_FAKEROOT},
 	{"shell", required_argument, 0, OPT_SHELL}, {"perms", required_argument, 0, OPT_PERMS},
 	{"no-store-paths", no_argument, 0, OPT_NO_STORE_PATHS}, {"nix-db", no_argument, 0, OPT_NIX_DB},
-	{"config-json", required_argument, 0, OPT_CONFIG_JSON},
+	{"config-json", required_argument, 0, OPT_CONFIG_JSON}, {"layer", required_argument, 0, OPT_LAYER_DIR},
+	{"path", required_argument, 0, OPT_PATH},
 	CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 
 /* Which verb is parsing: the flags that belong to the other one are
  * refused by name. */
+typedef enum verb_kind { VERB_LAYERED, VERB_BUILD, VERB_LAYER, VERB_ASSEMBLE, VERB_LAYERING } verb_kind;
+
 typedef struct verb {
 	const char *cmd;
+	verb_kind kind;
 	bool one_layer;
-	char **roots, **contents, **copy;
+	char **roots, **contents, **copy, **layer_dirs, **paths;
 } verb;
 
 /* One option; 0, or the exit code of a usage error. */
@@ -195,6 +229,12 @@ static int option(int c, char *arg, strata_layered_options *o, verb *vb)
 	case OPT_PERMS: o->perms_file = arg; break;
 	case OPT_NO_STORE_PATHS: o->no_store_paths = true; break;
 	case OPT_NIX_DB: o->nix_db = true; break;
+	case OPT_LAYER_DIR: cli_push(&vb->layer_dirs, &o->nlayer_dirs, arg); break;
+	case OPT_PATH:
+		if (vb->kind != VERB_LAYER)
+			return cli_usage(cmd, "%s", "--path is for strata layer");
+		cli_push(&vb->paths, &o->nlayer_paths, arg);
+		break;
 	default: return cli_usage(cmd, "%s", "invalid option");
 	}
 	return 0;
@@ -205,6 +245,15 @@ static int option(int c, char *arg, strata_layered_options *o, verb *vb)
 static int check_combinations(const strata_layered_options *o, const verb *vb)
 {
 	const char *cmd = vb->cmd;
+	if (vb->kind == VERB_LAYER) {
+		if (!o->closure_file)
+			return cli_usage(cmd, "%s", "give --closure FILE (the closure the layer's paths are in)");
+		return 0;
+	}
+	if (vb->kind == VERB_ASSEMBLE && o->nlayer_dirs == 0)
+		return cli_usage(cmd, "%s", "give the layers: --layer DIR (made by strata layer), in order");
+	if (vb->kind == VERB_ASSEMBLE || (vb->kind == VERB_LAYERED && o->nlayer_dirs && !o->conf_file && !o->closure_file))
+		return 0;
 	if (vb->one_layer) {
 		static const char *const layered[] = {"--conf", "--root", "--layering", "--max-layers"};
 		bool given[] = {o->conf_file != NULL, o->nroots > 0, o->layering != STRATA_LAYERING_DEFAULT, o->max_layers != 0};
@@ -241,6 +290,32 @@ static int job_build(strata_pool *pool, void *opts, json_t **summary, strata_err
 	return strata_build_image(pool, opts, summary, err);
 }
 
+static int job_layer(strata_pool *pool, void *opts, json_t **summary, strata_error *err)
+{
+	return strata_build_layer(pool, opts, summary, err);
+}
+
+/* The layering as JSON, into a file or onto standard output. */
+static int print_layering(const strata_layered_options *o, bool quiet)
+{
+	strata_error err = STRATA_ERROR_INIT;
+	json_t *layers = NULL;
+	if (strata_plan_layering(o, &layers, &err) < 0) {
+		int code = cli_fail(&err);
+		strata_error_clear(&err);
+		return code;
+	}
+	bool to_stdout = o->output == NULL || !strcmp(o->output, "-");
+	int rc = to_stdout ? json_dumpf(layers, stdout, JSON_INDENT(1)) : json_dump_file(layers, o->output, JSON_INDENT(1));
+	if (to_stdout)
+		putchar('\n');
+	json_decref(layers);
+	if (rc < 0)
+		return cli_fail_msg("cannot write the layering");
+	(void)quiet;
+	return 0;
+}
+
 static int run_verb(int argc, char **argv, verb *vb)
 {
 	strata_layered_options o = {.uid = -1, .gid = -1, .cancel = &cli_cancel};
@@ -250,7 +325,9 @@ static int run_verb(int argc, char **argv, verb *vb)
 	optind = 1;
 	while (code == 0 && (c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
 		if (c == 'h') {
-			fputs(vb->one_layer ? help_build : help_layered, stdout);
+			fputs(vb->kind == VERB_BUILD ? help_build : vb->kind == VERB_LAYER ? help_layer
+			      : vb->kind == VERB_ASSEMBLE ? help_assemble : vb->kind == VERB_LAYERING ? help_layering
+											  : help_layered, stdout);
 			return 0;
 		}
 		int k = cli_common_option(cmd, c, optarg, &co);
@@ -274,10 +351,19 @@ static int run_verb(int argc, char **argv, verb *vb)
 	o.force = co.force;
 	o.compress = co.compress;
 	o.level = co.level;
+	o.layer_dirs = vb->layer_dirs;
+	o.layer_paths = vb->paths;
+	if (vb->kind == VERB_LAYERING)
+		return print_layering(&o, co.quiet);
 	cli_progress(co.quiet, &o.progress, &o.progress_arg);
 	json_t *summary = NULL;
-	if ((code = cli_run_on_pool(vb->one_layer ? job_build : job_layered, &o, co.threads, co.quiet, &summary)) != 0)
+	cli_job_fn fn = vb->kind == VERB_BUILD ? job_build : vb->kind == VERB_LAYER ? job_layer : job_layered;
+	if ((code = cli_run_on_pool(fn, &o, co.threads, co.quiet, &summary)) != 0)
 		return code;
+	if (vb->kind == VERB_LAYER)
+		return cli_report(summary, co.json, co.quiet, "wrote %s (layer %s, %lld store paths)", o.output,
+				  json_string_value(json_object_get(summary, "digest")),
+				  (long long)json_integer_value(json_object_get(summary, "store_paths")));
 	size_t nlayers = json_array_size(json_object_get(summary, "layers"));
 	if (o.format == STRATA_FORMAT_DOCKER_ARCHIVE)
 		return cli_report(summary, co.json, co.quiet, "wrote %s (%zu layers, image ID %s)",
@@ -294,17 +380,37 @@ static int run_and_free(int argc, char **argv, verb *vb)
 	free(vb->roots);
 	free(vb->contents);
 	free(vb->copy);
+	free(vb->layer_dirs);
+	free(vb->paths);
 	return code;
 }
 
 int cmd_build_layered(int argc, char **argv)
 {
-	verb vb = {.cmd = "build-layered"};
+	verb vb = {.cmd = "build-layered", .kind = VERB_LAYERED};
 	return run_and_free(argc, argv, &vb);
 }
 
 int cmd_build(int argc, char **argv)
 {
-	verb vb = {.cmd = "build", .one_layer = true};
+	verb vb = {.cmd = "build", .kind = VERB_BUILD, .one_layer = true};
+	return run_and_free(argc, argv, &vb);
+}
+
+int cmd_layer(int argc, char **argv)
+{
+	verb vb = {.cmd = "layer", .kind = VERB_LAYER};
+	return run_and_free(argc, argv, &vb);
+}
+
+int cmd_assemble(int argc, char **argv)
+{
+	verb vb = {.cmd = "assemble", .kind = VERB_ASSEMBLE};
+	return run_and_free(argc, argv, &vb);
+}
+
+int cmd_layering(int argc, char **argv)
+{
+	verb vb = {.cmd = "layering", .kind = VERB_LAYERING};
 	return run_and_free(argc, argv, &vb);
 }

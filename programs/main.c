@@ -35,6 +35,9 @@ static const char help[] =
 	"Commands:\n"
 	"  build-layered   store paths (+ references) -> layered OCI image\n"
 	"  build           copy-to-root paths + their closure -> one-layer image\n"
+	"  layer           one store layer on its own (blob + layer.json)\n"
+	"  assemble        layers made by strata layer -> an image, nothing recompressed\n"
+	"  layering        the store layers build-layered would make, as JSON\n"
 	"  stream-layered  nixpkgs' conf.json -> Docker archive on stdout, as nixpkgs writes it\n"
 	"  convert         Docker archive (docker save, dockerTools) -> OCI image\n"
 	"  container       OCI runtime bundle (config.json + rootfs) running a store program\n"
@@ -49,6 +52,9 @@ static const struct {
 } commands[] = {
 	{"build-layered", cmd_build_layered},
 	{"build", cmd_build},
+	{"layer", cmd_layer},
+	{"assemble", cmd_assemble},
+	{"layering", cmd_layering},
 	{"stream-layered", cmd_stream_layered},
 	{"convert", cmd_convert},
 	{"container", cmd_container},

@@ -1,0 +1,35 @@
+/* strata_layer_desc: a layer made on its own (`strata layer`, one Nix
+ * derivation per layer), in a directory: its blob, named by its digest's
+ * hex, and layer.json describing it:
+ *   {"mediaType", "digest", "size", "diff_id", "uncompressed_size",
+ *    "store_paths": [...], "history": {"created_by", "comment"}}
+ * Content-addressed and deterministic: the same layer built on two machines
+ * gives the same directory. Whoever uses a layer checks its blob against
+ * the descriptor (layer_source.h): a binary-cache race must fail loudly.
+ *
+ * Threads: reentrant. */
+#ifndef STRATA_LAYER_DESC_H
+#define STRATA_LAYER_DESC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strata_error.h"
+
+typedef struct strata_layer_desc {
+	char *dir;        /* where it was read from */
+	char *blob;       /* dir/<digest hex> */
+	char digest[65], diff_id[65];
+	uint64_t size, tar_size;
+	char *media_type;
+	char **store_paths;
+	size_t npaths;
+	char *created_by, *comment;
+} strata_layer_desc;
+
+int strata_layer_desc_load(const char *dir, strata_layer_desc *d, strata_error *err);
+/* Writes dir/layer.json (a new file). */
+int strata_layer_desc_write(const char *dir, const strata_layer_desc *d, strata_error *err);
+void strata_layer_desc_fini(strata_layer_desc *d);
+
+#endif
