@@ -74,7 +74,7 @@ let
 
   imageFlags = a: flag "--name" a.name ++ flag "--tag" (a.tag or null)
     ++ flag "--created" (a.created or null) ++ flag "--architecture" (a.architecture or null)
-    ++ [ "--store-dir" storeDir "--config-json" (toJSON (if (a.config or null) == null then { } else a.config)) "-q" ];
+    ++ [ "--config-json" (toJSON (if (a.config or null) == null then { } else a.config)) ];
 
   scriptFiles = a:
     (if (a.extraCommands or "") != "" then { "extra.sh" = a.extraCommands; } else { })
@@ -82,8 +82,7 @@ let
 
   customFlags = a: (if (a.extraCommands or "") != "" then [ "--extra-commands" "extra.sh" ] else [ ])
     ++ (if (a.fakeRootCommands or "") != "" then [ "--fakeroot-commands" "fakeroot.sh" ] else [ ])
-    ++ (if a.includeNixDB or false then [ "--nix-db" ] else [ ])
-    ++ (if (a.fromImage or null) == null then [ ] else [ "--from-image" "${a.fromImage}" ]);
+    ++ (if a.includeNixDB or false then [ "--nix-db" ] else [ ]);
 
   compressFlag = c: [ "--compress" ({ none = "none"; gz = "gzip"; zstd = "zstd"; }.${c}) ];
 
@@ -102,7 +101,7 @@ let
   layeredKnown = [ "name" "tag" "fromImage" "contents" "copyToRoot" "config" "architecture" "variant" "created"
     "mtime" "uid" "gid" "uname" "gname" "maxLayers" "extraCommands" "fakeRootCommands" "enableFakechroot"
     "includeStorePaths" "includeNixDB" "passthru" "meta" "layeringPipeline" "debug" "compressor"
-    "extraOCIArgs" ];
+    "extraOCIArgs" "layers" "layerDerivations" ];
   layeredRefused = {
     enableFakechroot = whenSet "is not supported: strata runs fakeRootCommands under fakeroot without proot";
     layeringPipeline = whenSet "is not supported: strata's layering is nixpkgs' auto-layer (or --layering popularity)";
@@ -118,17 +117,61 @@ let
           throw "strataTools.${fn}: give contents or copyToRoot, not both"
         else map (pathLike fn "contents") (toList (a.contents or a.copyToRoot or [ ]));
       cfgRefs = storeRefs (toJSON (a.config or { }));
+      roots = contents ++ cfgRefs;
+      # What every layer of the image shares (a layer made apart must have
+      # the bytes the image would give it).
+      tarFlags = flag "--mtime" (a.mtime or null) ++ flag "--uid" (a.uid or null) ++ flag "--gid" (a.gid or null)
+        ++ flag "--uname" (a.uname or null) ++ flag "--gname" (a.gname or null)
+        ++ compressFlag (if format == "docker-archive" then "none" else a.compressor or "gz")
+        ++ [ "--store-dir" storeDir "-q" ];
+      # The layering's inputs: the same closure, roots, limit and base.
+      planFlags = [ "--closure" ".attrs.json" ] ++ flags "--root" roots ++ flags "--contents" contents
+        ++ flag "--max-layers" (a.maxLayers or null)
+        ++ (if (a.fromImage or null) == null then [ ] else [ "--from-image" "${a.fromImage}" ]);
+      given = map (pathLike fn "layers") (a.layers or [ ]);
+      # layerDerivations: one derivation per automatic layer. The layering is
+      # read back at evaluation time (import from derivation); each layer's
+      # paths enter its derivation as plain store paths, so a layer is built
+      # again only when its own paths change.
+      layering = run {
+        name = "${baseNameOf a.name}-layering.json";
+        inherit roots;
+        args = [ "layering" ] ++ planFlags ++ flags "--layer" given ++ [ "--store-dir" storeDir "-o" out ];
+      };
+      made = if !(a.layerDerivations or false) then [ ] else
+        map (paths: buildLayerOf fn tarFlags (map builtins.storePath paths))
+          (builtins.fromJSON (unsafeDiscardStringContext (builtins.readFile layering)));
     in
     {
-      inherit a contents;
-      roots = contents ++ cfgRefs;
-      args = [ "build-layered" "--closure" ".attrs.json" ] ++ imageFlags a
-        ++ flags "--root" (contents ++ cfgRefs) ++ flags "--contents" contents
-        ++ flag "--mtime" (a.mtime or null) ++ flag "--uid" (a.uid or null) ++ flag "--gid" (a.gid or null)
-        ++ flag "--uname" (a.uname or null) ++ flag "--gname" (a.gname or null)
-        ++ flag "--max-layers" (a.maxLayers or null)
+      inherit a contents roots;
+      args = [ "build-layered" ] ++ planFlags ++ imageFlags a ++ tarFlags ++ flags "--layer" (given ++ made)
         ++ (if (a.includeStorePaths or true) then [ ] else [ "--no-store-paths" ])
         ++ customFlags a ++ [ "--format" format ];
+    };
+
+  # One store layer on its own (strata layer): exactly these paths.
+  buildLayerOf = fn: tarFlags: paths: run {
+    name = "strata-layer";
+    roots = paths;
+    args = [ "layer" "--closure" ".attrs.json" ] ++ tarFlags ++ flags "--path" paths ++ [ "-o" out ];
+  };
+
+  # nix2container-style shared layers: deps' closure, less the paths of the
+  # layers given; pass the result in an image's `layers`.
+  buildLayer = args0:
+    let
+      a = check "buildLayer" [ "deps" "layers" "compressor" "mtime" "uid" "gid" "uname" "gname" ] {
+        compressor = notCompressor;
+      } args0;
+      deps = map (pathLike "buildLayer" "deps") (toList (a.deps or [ ]));
+    in
+    run {
+      name = "strata-layer";
+      roots = deps;
+      args = [ "layer" "--closure" ".attrs.json" ] ++ flags "--root" deps ++ flags "--layer" (a.layers or [ ])
+        ++ flag "--mtime" (a.mtime or null) ++ flag "--uid" (a.uid or null) ++ flag "--gid" (a.gid or null)
+        ++ flag "--uname" (a.uname or null) ++ flag "--gname" (a.gname or null)
+        ++ compressFlag (a.compressor or "gz") ++ [ "--store-dir" storeDir "-q" "-o" out ];
     };
 
   buildLayeredImage = args0:
@@ -140,7 +183,7 @@ let
     run {
       name = e.name or (baseNameOf l.a.name);
       inherit (l) roots;
-      args = l.args ++ compressFlag (l.a.compressor or "gz") ++ [ "-o" out ];
+      args = l.args ++ [ "-o" out ];
       files = scriptFiles l.a;
       passthru = passthruOf l.a null;
       meta = l.a.meta or { };
@@ -198,7 +241,9 @@ let
     {
       inherit a;
       roots = roots ++ cfgRefs;
-      args = [ "build" "--closure" ".attrs.json" ] ++ imageFlags a ++ flags "--copy-to-root" roots
+      args = [ "build" "--closure" ".attrs.json" "--store-dir" storeDir "-q" ] ++ imageFlags a
+        ++ (if (a.fromImage or null) == null then [ ] else [ "--from-image" "${a.fromImage}" ])
+        ++ flags "--copy-to-root" roots
         ++ flags "--root" cfgRefs
         ++ (if a.keepContentsDirlinks or false then [ "--keep-contents-dirlinks" ] else [ ])
         ++ flag "--uid" (a.uid or null) ++ flag "--gid" (a.gid or null)
@@ -274,7 +319,7 @@ let
   withNixDb = f: args: f (args // { includeNixDB = true; });
 in
 {
-  inherit buildLayeredImage streamLayeredImage buildImage toOCIImage buildContainer;
+  inherit buildLayeredImage streamLayeredImage buildImage toOCIImage buildContainer buildLayer;
   buildLayeredImageWithNixDb = withNixDb buildLayeredImage;
   buildImageWithNixDb = withNixDb buildImage;
   dockerTools = {

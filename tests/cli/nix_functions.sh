@@ -52,7 +52,7 @@ in rec {
   container = st.buildContainer { args = [ "\${hello}/bin/hellosay" ]; readonly = false; };
 }
 NIX
-build() { nix-build --no-out-link "$WORK/t.nix" -A "$1" 2>> "$WORK/nix.log" || { tail -20 "$WORK/nix.log"; fail "nix-build $1"; }; }
+build() { nix-build --no-out-link "$WORK/t.nix" -A "$1" 2>> "$WORK/nix.log" || { grep -v "^warning" "$WORK/nix.log" | tail -20 >&2; fail "nix-build $1"; }; }
 
 # 1. buildImage, as an oci-archive.
 img=$(build image)
@@ -118,7 +118,72 @@ if command -v runc > /dev/null; then
   assert_eq "$out" "hello says: hello from a dependency" "runc output of buildContainer"
 fi
 
-# 6. Evaluation errors name the argument.
+# 6. Layers as derivations. A 10-path closure (busybox, data, 7 libraries,
+# the app); layerDerivations = true makes one derivation per layer and the
+# same image as one derivation does; a shared buildLayer is reused as it is.
+cat > "$WORK/l.nix" <<NIX
+let
+  st = import $TOP/nix { strata = builtins.storePath "$SP"; };
+  t = import $WORK/t.nix;
+  system = builtins.currentSystem;
+  PATH = "/usr/bin:/bin";
+  sh = name: script: derivation { inherit name system PATH; builder = "/bin/sh"; args = [ "-c" script ]; };
+  libs = map (i: sh "strata-nt-lib\${toString i}" "mkdir -p \$out/lib && head -c \$((4000 * \${toString i})) /dev/zero | tr '\\\\0' x > \$out/lib/lib\${toString i}.so") [ 1 2 3 4 5 6 7 ];
+  app = sh "strata-nt-app" ''
+    mkdir -p \$out/bin
+    printf '#!\${t.busybox}/bin/sh
+echo "app \${builtins.getEnv "APP_VERSION"} \${builtins.concatStringsSep " " libs}"
+' > \$out/bin/app
+    chmod 0555 \$out/bin/app
+  '';
+  args = { name = "app"; tag = "v1"; contents = [ app t.hello ]; config.Cmd = [ "/bin/app" ]; };
+  shared = st.buildLayer { deps = [ t.busybox ]; };
+in {
+  whole = st.buildLayeredImage args;
+  split = st.buildLayeredImage (args // { layerDerivations = true; });
+  withShared = st.buildLayeredImage (args // { layers = [ shared ]; });
+  otherWithShared = st.buildLayeredImage { name = "other"; contents = [ t.cow ]; layers = [ shared ]; };
+  inherit shared;
+}
+NIX
+lbuild() { nix-build --no-out-link "$WORK/l.nix" -A "$1" 2>> "$WORK/nix.log" || { grep -v "^warning" "$WORK/nix.log" | tail -20 >&2; fail "nix-build $1"; }; }
+v1="1-$(date +%s%N)"
+export APP_VERSION=$v1
+whole=$(lbuild whole); split=$(lbuild split)
+"$STRATA" verify -q "$split"
+diff -r "$whole" "$split" > /dev/null || fail "layerDerivations = true made another image"
+nlayers=$(nix-store -q --references "$(nix-instantiate "$WORK/l.nix" -A split 2> /dev/null)" | grep -c -- '-strata-layer.drv$')
+[ "$nlayers" -ge 4 ] || fail "layerDerivations: only $nlayers layer derivations"
+# Incremental: a new app; exactly one layer derivation is built again (and
+# the layering, read at evaluation, and the image).
+export APP_VERSION="2-$(date +%s%N)"  # new in this store, whatever earlier runs built
+nix-build --no-out-link "$WORK/l.nix" -A split > "$WORK/split2" 2> "$WORK/rebuild.log" || { tail "$WORK/rebuild.log"; fail "rebuild"; }
+rebuilt=$(grep -c "building '.*-strata-layer.drv'" "$WORK/rebuild.log" || true)
+assert_eq "$rebuilt" 1 "layer derivations built again after one path changed"
+grep -q "building '.*-app.drv'" "$WORK/rebuild.log" || fail "the image was not assembled again"
+export APP_VERSION=$v1
+# A shared layer: its blob is in both images, as it is.
+sh_digest=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/layer.json"))["digest"][7:])' "$(lbuild shared)")
+for a in withShared otherWithShared; do
+  d=$(lbuild $a); "$STRATA" verify -q "$d"
+  [ -f "$d/blobs/sha256/$sh_digest" ] || fail "$a does not hold the shared layer"
+done
+# A binary cache (the build farm on one machine): the layer outputs copied
+# to a file:// cache and deleted; the rebuild substitutes every layer and
+# builds none; the image is the same bytes.
+layer_outs=$(nix-store -q --references "$(nix-instantiate "$WORK/l.nix" -A split 2> /dev/null)" | grep -- '-strata-layer.drv$' |
+  xargs nix-store -q --outputs)
+cp -r "$split" "$WORK/split-before"
+nix copy --to "file://$WORK/cache" $layer_outs 2>> "$WORK/nix.log" || { tail "$WORK/nix.log"; fail "nix copy"; }
+nix-store --delete "$split" $layer_outs > /dev/null 2>> "$WORK/nix.log" || { tail "$WORK/nix.log"; fail "nix-store --delete"; }
+for o in $layer_outs; do [ ! -e "$o" ] || fail "$o was not deleted"; done
+split3=$(nix-build --no-out-link "$WORK/l.nix" -A split --option substituters "file://$WORK/cache" \
+  --option require-sigs false 2> "$WORK/subst.log") || { tail "$WORK/subst.log"; fail "rebuild from the cache"; }
+grep -q "building '.*-strata-layer.drv'" "$WORK/subst.log" && fail "a layer was built instead of substituted: $(grep building "$WORK/subst.log")"
+assert_eq "$(grep -c "copying path .*-strata-layer. from .file://" "$WORK/subst.log")" "$(echo $layer_outs | wc -w)" "layers substituted"
+diff -r "$WORK/split-before" "$split3" > /dev/null || fail "the image from substituted layers differs"
+
+# 7. Evaluation errors name the argument.
 eval_fail() { # pattern expr
   local rc=0
   nix-instantiate --eval --strict -E "let st = import $TOP/nix { strata = builtins.storePath \"$SP\"; }; in (($2).drvPath)" \
