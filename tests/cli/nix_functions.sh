@@ -183,6 +183,32 @@ grep -q "building '.*-strata-layer.drv'" "$WORK/subst.log" && fail "a layer was 
 assert_eq "$(grep -c "copying path .*-strata-layer. from .file://" "$WORK/subst.log")" "$(echo $layer_outs | wc -w)" "layers substituted"
 diff -r "$WORK/split-before" "$split3" > /dev/null || fail "the image from substituted layers differs"
 
+# Remote building: an sshd on 127.0.0.1 (key made here, stopped by PID),
+# a "remote" Nix on its own store root (the same /nix/store would deadlock
+# on the output locks the local Nix holds), sandboxed with the host's /usr.
+# Every derivation of a new image builds there; the image is the one a local
+# one-derivation build makes.
+if command -v sshd > /dev/null || [ -x /usr/sbin/sshd ]; then
+  R="$WORK/remote"; mkdir -p "$R/conf" /run/sshd; chmod 700 "$R"
+  ssh-keygen -q -t ed25519 -N '' -f "$R/key"; ssh-keygen -q -t ed25519 -N '' -f "$R/host"
+  printf 'build-users-group =\nsandbox = true\nsandbox-fallback = false\nextra-sandbox-paths = /bin /usr /lib /lib64 /etc\nsubstituters =\n' > "$R/conf/nix.conf"
+  echo "command=\"NIX_CONF_DIR=$R/conf NIX_REMOTE=local?root=$R/store exec /bin/sh -c \\\"\$SSH_ORIGINAL_COMMAND\\\"\" $(cat "$R/key.pub")" > "$R/authorized_keys"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  printf 'Port %s\nListenAddress 127.0.0.1\nHostKey %s\nAuthorizedKeysFile %s\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nPidFile %s\nPasswordAuthentication no\n' \
+    "$port" "$R/host" "$R/authorized_keys" "$R/sshd.pid" > "$R/sshd_config"
+  /usr/sbin/sshd -f "$R/sshd_config" -E "$R/sshd.log" || fail "sshd did not start: $(cat "$R/sshd.log")"
+  trap 'kill "$(cat "$R/sshd.pid" 2>/dev/null)" 2>/dev/null || true; cleanup_work' EXIT
+  export APP_VERSION="3-$(date +%s%N)"
+  NIX_SSHOPTS="-p $port -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR" \
+    nix-build --no-out-link "$WORK/l.nix" -A split --max-jobs 0 --option builders "ssh://root@127.0.0.1 $(nix-instantiate --eval -E builtins.currentSystem | tr -d '"') $R/key 2" \
+    > "$WORK/remote.out" 2> "$WORK/remote.log" || { grep -v '^warning' "$WORK/remote.log" | tail >&2; fail "remote build"; }
+  grep -q "building '.*-strata-layer.drv' on 'ssh://root@127.0.0.1'" "$WORK/remote.log" || fail "no layer was built on the remote builder"
+  grep "building '" "$WORK/remote.log" | grep -v "on 'ssh://" && fail "something was built locally"
+  diff -r "$(cat "$WORK/remote.out")" "$(lbuild whole)" > /dev/null || fail "the image built remotely differs"
+  kill "$(cat "$R/sshd.pid")"
+  export APP_VERSION=$v1
+fi
+
 # 7. Evaluation errors name the argument.
 eval_fail() { # pattern expr
   local rc=0
