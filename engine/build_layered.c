@@ -6,10 +6,13 @@
 #include "alloc.h"
 #include "docker_archive.h"
 #include "image_plan.h"
+#include "layer_cache.h"
+#include "layer_codec.h"
 #include "layer_desc.h"
 #include "layer_source.h"
 #include "layer_writer.h"
 #include "oci_image.h"
+#include "fs_tree.h"
 #include "oci_layout.h"
 #include "output.h"
 #include "perms.h"
@@ -38,8 +41,97 @@ typedef struct assembled {
 	double layers_seconds;
 } assembled;
 
+/* The cache's view of one build: per layer, its key (store layers only),
+ * the entry found and what became of it. */
+typedef struct cache_use {
+	strata_layer_cache *cache;
+	char (*keys)[65];
+	bool *keyed;
+	strata_layer_desc *entries;
+	int *state;
+	size_t n, hits;
+} cache_use;
+
+static void cache_use_fini(cache_use *cu)
+{
+	for (size_t i = 0; cu->entries && i < cu->n; i++)
+		if (cu->state[i] != STRATA_CACHE_MISS || cu->entries[i].dir)
+			strata_layer_desc_fini(&cu->entries[i]);
+	free(cu->keys);
+	free(cu->keyed);
+	free(cu->entries);
+	free(cu->state);
+	strata_layer_cache_free(cu->cache);
+}
+
+/* Keys every store layer and looks it up. */
+static int cache_lookup(const strata_layered_options *o, const strata_image_plan *p, cache_use *cu, strata_error *err)
+{
+	int r = strata_layer_cache_open(o->cache_dir, &cu->cache, err);
+	if (r < 0)
+		return r;
+	cu->n = p->nlayers;
+	cu->keys = strata_xcalloc(p->nlayers + 1, sizeof *cu->keys);
+	cu->keyed = strata_xcalloc(p->nlayers + 1, sizeof *cu->keyed);
+	cu->entries = strata_xcalloc(p->nlayers + 1, sizeof *cu->entries);
+	cu->state = strata_xcalloc(p->nlayers + 1, sizeof *cu->state);
+	const strata_image_settings *s = &p->s;
+	const strata_layer_codec *codec = strata_layer_codec_get(s->compress);
+	strata_tar_options tar = {.mtime = s->mtime, .uid = s->uid, .gid = s->gid, .uname = s->uname, .gname = s->gname};
+	for (size_t i = 0; i < p->nlayers && r == 0; i++) {
+		const strata_plan_layer *l = &p->layers[i];
+		if (l->kind != STRATA_PLAN_STORE || l->source.kind != STRATA_SOURCE_TREES)
+			continue;
+		strata_layer_key_input ki = {codec->name, s->level, codec->chunk_size, &tar, o->perms_file,
+					     l->source.ancestors, l->source.nancestors, l->source.paths, l->source.npaths,
+					     strata_image_plan_closure(p), o->cancel};
+		if ((r = strata_layer_cache_key(&ki, cu->keys[i], err)) < 0)
+			break;
+		cu->keyed[i] = true;
+		if (strata_layer_cache_get(cu->cache, cu->keys[i], &cu->entries[i], err) == 1)
+			cu->state[i] = STRATA_CACHE_HIT; /* for now: the task may find it damaged */
+	}
+	return r;
+}
+
+/* Layers made in this build go into the cache (a damaged entry replaced). */
+static int cache_store(const strata_image_plan *p, const strata_layer_result *res, const char *blob_dir,
+		       const strata_layered_options *o, cache_use *cu, strata_error *err)
+{
+	int r = 0;
+	for (size_t i = 0; i < p->nlayers && r == 0; i++) {
+		if (!cu->keyed[i] || cu->state[i] == STRATA_CACHE_HIT)
+			continue;
+		const strata_plan_layer *l = &p->layers[i];
+		strata_layer_desc d = {0};
+		memcpy(d.digest, res[i].digest, 65);
+		memcpy(d.diff_id, res[i].diff_id, 65);
+		d.size = res[i].size;
+		d.tar_size = res[i].tar_size;
+		d.media_type = (char *)(uintptr_t)strata_oci_image_layer_media_type(p->s.compress);
+		d.store_paths = (char **)(uintptr_t)l->store_paths;
+		d.npaths = l->nstore_paths;
+		d.created_by = (char *)(uintptr_t)l->history.created_by;
+		d.comment = (char *)(uintptr_t)l->history.comment;
+		if (cu->state[i] == STRATA_CACHE_REBUILT) {
+			cleanup_free char *dir = strata_xstrdup(cu->entries[i].dir);
+			strata_fs_remove_tree(dir);
+		}
+		cleanup_free char *blob = strata_xasprintf("%s/%s", blob_dir, res[i].digest);
+		r = strata_layer_cache_put(cu->cache, cu->keys[i], blob, &d, err);
+	}
+	for (size_t i = 0; i < p->nlayers; i++)
+		cu->hits += cu->state[i] == STRATA_CACHE_HIT;
+	if (r == 0 && o->cache_max_size) {
+		json_t *rep = NULL;
+		r = strata_layer_cache_gc(cu->cache, o->cache_max_size, &rep, err);
+		json_decref(rep);
+	}
+	return r;
+}
+
 static int build_layers(strata_pool *pool, const strata_layered_options *o, const strata_image_plan *p,
-			strata_oci_layout *layout, strata_layer_result *results, strata_error *err)
+			strata_oci_layout *layout, strata_layer_result *results, cache_use *cu, strata_error *err)
 {
 	const strata_image_settings *s = &p->s;
 	strata_layer_writer_options wo = {
@@ -55,7 +147,10 @@ static int build_layers(strata_pool *pool, const strata_layered_options *o, cons
 				  .gname = s->gname, .cancel = o->cancel};
 	strata_layer_writer *w = strata_layer_writer_create(pool, &wo, strata_oci_layout_blob_dir(layout));
 	for (size_t i = 0; i < p->nlayers; i++)
-		if (p->layers[i].source.kind == STRATA_SOURCE_BLOB)
+		if (cu->cache && cu->state[i] == STRATA_CACHE_HIT)
+			strata_layer_source_spawn_cached(w, &cu->entries[i], &p->layers[i].source, &tar, &results[i],
+							 &cu->state[i]);
+		else if (p->layers[i].source.kind == STRATA_SOURCE_BLOB)
 			strata_layer_source_spawn_blob(w, &p->layers[i].source, &results[i]);
 		else if (p->layers[i].media_type)
 			strata_layer_source_spawn_copy(w, &p->layers[i].source, &tar, &results[i]);
@@ -206,6 +301,7 @@ static int build(strata_pool *pool, const strata_layered_options *o, plan_fn mak
 	cleanup_layout strata_oci_layout *layout = NULL;
 	cleanup_free strata_layer_result *results = NULL;
 	assembled a = {0};
+	cache_use cu = {0};
 	int r = make_plan(o, &plan, err);
 	if (r == 0 && o->format == STRATA_FORMAT_DOCKER_ARCHIVE) {
 		strata_docker_archive_result dr = {0};
@@ -226,7 +322,12 @@ static int build(strata_pool *pool, const strata_layered_options *o, plan_fn mak
 	if (r == 0) {
 		results = strata_xcalloc(plan->nlayers, sizeof *results);
 		double t = now_seconds();
-		r = build_layers(pool, o, plan, layout, results, err);
+		if (o->cache_dir)
+			r = cache_lookup(o, plan, &cu, err);
+		if (r == 0)
+			r = build_layers(pool, o, plan, layout, results, &cu, err);
+		if (r == 0 && o->cache_dir)
+			r = cache_store(plan, results, strata_oci_layout_blob_dir(layout), o, &cu, err);
 		a.layers_seconds = now_seconds() - t;
 	}
 	if (r == 0)
@@ -235,8 +336,38 @@ static int build(strata_pool *pool, const strata_layered_options *o, plan_fn mak
 		r = assemble(plan, results, layout, &a, err);
 	if (r == 0)
 		r = finish(plan, layout, &a, err);
-	if (r == 0)
+	if (r == 0) {
 		*summary_ret = summary(o, plan, results, &a, pool, t0);
+		if (o->cache_dir) {
+			static const char *const names[] = {"miss", "hit", "rebuilt"};
+			json_t *layers = json_object_get(*summary_ret, "layers");
+			for (size_t i = 0; i < plan->nlayers; i++)
+				json_object_set_new(json_array_get(layers, i), "cache",
+						    json_string(cu.keyed[i] ? names[cu.state[i]] : "none"));
+			json_object_set_new(*summary_ret, "cache_hits", json_integer((json_int_t)cu.hits));
+		}
+	}
+	cache_use_fini(&cu);
+	return r;
+}
+
+int strata_cache_stats(const char *dir, json_t **report_ret, strata_error *err)
+{
+	strata_layer_cache *c = NULL;
+	int r = strata_layer_cache_open(dir, &c, err);
+	if (r == 0)
+		r = strata_layer_cache_stats(c, report_ret, err);
+	strata_layer_cache_free(c);
+	return r;
+}
+
+int strata_cache_gc(const char *dir, uint64_t max_bytes, json_t **report_ret, strata_error *err)
+{
+	strata_layer_cache *c = NULL;
+	int r = strata_layer_cache_open(dir, &c, err);
+	if (r == 0)
+		r = strata_layer_cache_gc(c, max_bytes, report_ret, err);
+	strata_layer_cache_free(c);
 	return r;
 }
 

@@ -9,6 +9,7 @@ typedef struct raw_entry {
 	char *path;
 	uint64_t nar_size;
 	bool size_known;
+	char *nar_hash;
 	char **refs; /* full paths */
 	size_t nrefs, cap_refs;
 } raw_entry;
@@ -32,6 +33,7 @@ void strata_closure_builder_free(strata_closure_builder *b)
 		return;
 	for (size_t i = 0; i < b->n; i++) {
 		free(b->v[i].path);
+		free(b->v[i].nar_hash);
 		for (size_t j = 0; j < b->v[i].nrefs; j++)
 			free(b->v[i].refs[j]);
 		free(b->v[i].refs);
@@ -49,6 +51,12 @@ size_t strata_closure_builder_add(strata_closure_builder *b, char *path, uint64_
 	}
 	b->v[b->n] = (raw_entry){.path = path, .nar_size = nar_size, .size_known = size_known};
 	return b->n++;
+}
+
+void strata_closure_builder_set_hash(strata_closure_builder *b, size_t entry, char *nar_hash)
+{
+	free(b->v[entry].nar_hash);
+	b->v[entry].nar_hash = nar_hash;
 }
 
 void strata_closure_builder_add_ref(strata_closure_builder *b, size_t entry, char *ref)
@@ -132,6 +140,7 @@ int strata_closure_builder_finish(strata_closure_builder *b, const char *what, s
 		p->path = strata_steal_pointer(&e->path);
 		p->nar_size = e->nar_size;
 		p->size_known = e->size_known;
+		p->nar_hash = strata_steal_pointer(&e->nar_hash);
 		p->hash = p->path + sl + 1;
 		p->name = p->hash + STRATA_HASH_LEN + 1;
 	}
@@ -157,6 +166,7 @@ void strata_closure_free(strata_closure *c)
 		return;
 	for (size_t i = 0; i < c->npaths; i++) {
 		free(c->paths[i].path);
+		free(c->paths[i].nar_hash);
 		free(c->paths[i].refs);
 	}
 	free(c->paths);
@@ -199,6 +209,7 @@ int strata_closure_restrict(strata_closure *c, char *const *roots, size_t nroots
 		strata_store_path p = c->paths[i];
 		if (!keep[i]) {
 			free(p.path);
+			free(p.nar_hash);
 			free(p.refs);
 			continue;
 		}
@@ -227,6 +238,8 @@ int strata_closure_without(const strata_closure *c, char *const *paths, size_t n
 			continue;
 		const strata_store_path *p = &c->paths[i];
 		size_t e = strata_closure_builder_add(b, strata_xstrdup(p->path), p->nar_size, p->size_known);
+		if (p->nar_hash)
+			strata_closure_builder_set_hash(b, e, strata_xstrdup(p->nar_hash));
 		if (p->self_ref)
 			strata_closure_builder_add_ref(b, e, strata_xstrdup(p->path));
 		for (size_t k = 0; k < p->nrefs; k++)

@@ -25,6 +25,7 @@ typedef struct strata_store_path {
 	const char *name;  /* points into path: after "<hash>-" */
 	uint64_t nar_size; /* from the input, or measured */
 	bool size_known;   /* the input gave nar_size */
+	char *nar_hash;    /* the input's narHash as it gave it, or NULL; owned */
 	size_t *refs;      /* indices into the closure, sorted, unique, no self */
 	size_t nrefs;
 	bool self_ref;
@@ -43,6 +44,8 @@ strata_closure_builder *strata_closure_builder_create(const char *store_dir);
 /* Adds a store path (path is taken over; checked by the caller) with its
  * size when known. Returns its entry for add_ref. */
 size_t strata_closure_builder_add(strata_closure_builder *b, char *path, uint64_t nar_size, bool size_known);
+/* The narHash the input gives entry (taken over). */
+void strata_closure_builder_set_hash(strata_closure_builder *b, size_t entry, char *nar_hash);
 /* Records that entry references ref (taken over; a full path). */
 void strata_closure_builder_add_ref(strata_closure_builder *b, size_t entry, char *ref);
 /* Sorts, refuses duplicates and references outside the closure (what

@@ -2,6 +2,7 @@
 #include "closure_load.h"
 #include "alloc.h"
 #include "file.h"
+#include "json_check.h"
 #include "store_scan.h"
 
 #include <ctype.h>
@@ -64,6 +65,10 @@ static int parse_info(json_t *obj, const char *path_key, const char *store_dir, 
 		known = true;
 	}
 	size_t e = strata_closure_builder_add(b, path, size, known);
+	/* Kept only when it looks like a hash: it keys the layer cache. */
+	const char *nh = json_string_value(json_object_get(obj, "narHash"));
+	if (nh && strlen(nh) < 200 && strchr(nh, ':') && strata_json_check_text(nh, true, what, NULL) == 0)
+		strata_closure_builder_set_hash(b, e, strata_xstrdup(nh));
 	json_t *refs = json_object_get(obj, "references");
 	if (refs == NULL || json_is_null(refs))
 		return 0;

@@ -61,6 +61,11 @@ static const char *keep(strata_image_plan *p, char *s)
 	return s;
 }
 
+const strata_closure *strata_image_plan_closure(const strata_image_plan *p)
+{
+	return p->priv->closure;
+}
+
 const char *strata_image_plan_host_arch(void)
 {
 	static const struct {

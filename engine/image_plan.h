@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "closure.h"
 #include "layer_source.h"
 #include "oci_image.h"
 #include "strata.h"
@@ -90,6 +91,9 @@ static inline void strata_image_plan_freep(strata_image_plan **p)
 	strata_image_plan_free(*p);
 }
 #define cleanup_plan __attribute__((cleanup(strata_image_plan_freep)))
+
+/* The closure the store layers come from (narHashes), or NULL. */
+const strata_closure *strata_image_plan_closure(const strata_image_plan *p);
 
 /* The GOARCH name of this machine (amd64, arm64, ...). */
 const char *strata_image_plan_host_arch(void);

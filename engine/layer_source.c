@@ -290,3 +290,51 @@ void strata_layer_source_spawn_blob(strata_layer_writer *w, const strata_layer_s
 	*p = (producer){.w = w, .src = src, .result = result};
 	strata_layer_writer_spawn(w, link_task, p);
 }
+
+/* ---------- a layer from the cache ---------- */
+
+typedef struct cached {
+	producer p;
+	strata_layer_source blob; /* BLOB: the entry */
+	const strata_layer_source *fallback;
+	int *state;
+} cached;
+
+static void cached_task(void *arg)
+{
+	cached *c = arg;
+	strata_error err = STRATA_ERROR_INIT;
+	strata_layer_writer *w = c->p.w;
+	if (!strata_layer_writer_stopped(w)) {
+		if (link_blob(&c->p, &err) == 0) {
+			*c->state = STRATA_CACHE_HIT;
+		} else if (strata_cancel_requested(c->p.tar->cancel)) {
+			strata_layer_writer_fail(w, &err);
+		} else {
+			/* A damaged entry is never used: the layer is made again. */
+			strata_error_clear(&err);
+			*c->state = STRATA_CACHE_REBUILT;
+			strata_layer_stream *st = NULL;
+			if (strata_layer_stream_open(w, c->p.result, &st, &err) == 0) {
+				if (strata_layer_source_write(c->fallback, c->p.tar, to_stream, st, &err) == 0)
+					strata_layer_stream_close(st, &err);
+				else
+					strata_layer_stream_abort(st, &err);
+			}
+		}
+	}
+	strata_error_clear(&err);
+	free(c);
+}
+
+void strata_layer_source_spawn_cached(strata_layer_writer *w, const struct strata_layer_desc *entry,
+				      const strata_layer_source *fallback, const strata_tar_options *tar,
+				      strata_layer_result *result, int *state)
+{
+	cached *c = strata_xcalloc(1, sizeof *c);
+	c->blob = (strata_layer_source){.kind = STRATA_SOURCE_BLOB, .desc = entry};
+	c->p = (producer){.w = w, .src = &c->blob, .tar = tar, .result = result};
+	c->fallback = fallback;
+	c->state = state;
+	strata_layer_writer_spawn(w, cached_task, c);
+}

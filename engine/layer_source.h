@@ -72,6 +72,17 @@ void strata_layer_source_spawn(strata_layer_writer *w, const strata_layer_source
 void strata_layer_source_spawn_blob(strata_layer_writer *w, const strata_layer_source *src,
 				    strata_layer_result *result);
 
+/* What became of a layer looked up in the cache (layer_cache.h). */
+enum { STRATA_CACHE_MISS, STRATA_CACHE_HIT, STRATA_CACHE_REBUILT };
+
+/* A layer whose cache entry was found: its blob linked as spawn_blob does;
+ * if the entry does not match its descriptor, the layer is made from
+ * fallback instead and *state says REBUILT (else HIT). *state is written
+ * by a worker: read it after the writer finished. */
+void strata_layer_source_spawn_cached(strata_layer_writer *w, const struct strata_layer_desc *entry,
+				      const strata_layer_source *fallback, const strata_tar_options *tar,
+				      strata_layer_result *result, int *state);
+
 /* A base layer of an OCI base (strata_base_image_is_oci) copied into the
  * writer's blob directory as it is, under its digest, after its tar was
  * checked against its diff_id; result gets the base's digest and sizes. */

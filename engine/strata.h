@@ -130,6 +130,11 @@ typedef struct strata_layered_options {
 	const char *output;
 	strata_layout_format format; /* a Docker archive wants STRATA_COMPRESS_NONE */
 	bool force; /* replace an existing output strata could have written */
+	/* A layer cache directory (layer_cache.h), for OCI outputs; NULL: none.
+	 * cache_max_size: evict least recently used entries past it (0: no
+	 * limit). */
+	const char *cache_dir;
+	uint64_t cache_max_size;
 	strata_progress_fn progress;
 	void *progress_arg;
 	const strata_cancel *cancel;
@@ -158,6 +163,14 @@ int strata_plan_layering(const strata_layered_options *o, json_t **layers_ret, s
  * directory. The same options; the layering fields and conf_file do not
  * apply. The same summary. */
 int strata_build_image(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret, strata_error *err);
+
+/* ---------- the layer cache ---------- */
+
+/* {cache, entries, bytes} of a cache directory. */
+int strata_cache_stats(const char *dir, json_t **report_ret, strata_error *err);
+/* Evicts least recently used entries past max_bytes and stale temporaries:
+ * {cache, removed, freed_bytes, bytes, stale_temporaries}. */
+int strata_cache_gc(const char *dir, uint64_t max_bytes, json_t **report_ret, strata_error *err);
 
 /* ---------- convert ---------- */
 

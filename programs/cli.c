@@ -242,3 +242,29 @@ int cli_report(json_t *summary, bool json, bool quiet, const char *fmt, ...)
 	json_decref(summary);
 	return 0;
 }
+
+int cli_parse_size(const char *cmd, const char *opt, const char *s, uint64_t *out)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	uint64_t mul = 1;
+	if (end && *end) {
+		switch (*end) {
+		case 'K': case 'k': mul = 1ull << 10; break;
+		case 'M': case 'm': mul = 1ull << 20; break;
+		case 'G': case 'g': mul = 1ull << 30; break;
+		case 'T': case 't': mul = 1ull << 40; break;
+		default: mul = 0;
+		}
+		if (end[1] != '\0' && !(end[1] == 'B' && end[2] == '\0') && !(end[1] == 'i' && end[2] == 'B' && end[3] == '\0'))
+			mul = 0;
+	}
+	if (s[0] == '-' || end == s || errno || mul == 0 || v > UINT64_MAX / mul) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "%s must be a size such as 500M or 20G, not '%%s'", opt);
+		return cli_usage(cmd, msg, s);
+	}
+	*out = (uint64_t)v * mul;
+	return 0;
+}

@@ -60,6 +60,9 @@ int cli_common_check(const char *cmd, const cli_common *co);
 
 /* An integer option in lo..hi: 0, or 2 after printing. */
 int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+/* A size: digits with an optional K, M, G or T (binary) suffix: 0, or 2
+ * after printing. */
+int cli_parse_size(const char *cmd, const char *opt, const char *s, uint64_t *out);
 /* Appends item to a growing array (repeatable options). */
 void cli_push(char ***arr, size_t *n, char *item);
 
@@ -90,5 +93,6 @@ int cmd_convert(int argc, char **argv);
 int cmd_container(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_exec_json(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 
 #endif

@@ -43,6 +43,7 @@ static const char help[] =
 	"  container       OCI runtime bundle (config.json + rootfs) running a store program\n"
 	"  verify          check every blob, digest and diff_id of an OCI layout\n"
 	"  exec-json       run strata with the arguments of a JSON file (the Nix builder)\n"
+	"  cache           stats and gc of a layer cache (--cache DIR)\n"
 	"\n"
 	"`strata COMMAND --help` describes each. `strata --version`.\n";
 
@@ -60,6 +61,7 @@ static const struct {
 	{"container", cmd_container},
 	{"verify", cmd_verify},
 	{"exec-json", cmd_exec_json},
+	{"cache", cmd_cache},
 };
 
 int main(int argc, char **argv)
