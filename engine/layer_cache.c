@@ -138,10 +138,14 @@ int strata_layer_cache_get(strata_layer_cache *c, const char key[65], strata_lay
 	strata_error e = STRATA_ERROR_INIT;
 	int r = strata_layer_desc_load(dir, d, &e);
 	strata_error_clear(&e);
-	if (r < 0)
-		return 0; /* unreadable: a miss, replaced by the rebuild */
-	if (lstat(d->blob, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != d->size) {
+	if (r == 0 && (lstat(d->blob, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != d->size)) {
 		strata_layer_desc_fini(d);
+		r = -1;
+	}
+	if (r < 0) {
+		/* Damaged (cut, edited): a miss; it goes, and the rebuild's entry
+		 * takes its place. */
+		strata_fs_remove_tree(dir);
 		return 0;
 	}
 	utimensat(AT_FDCWD, dir, NULL, AT_SYMLINK_NOFOLLOW); /* its last use, for eviction */
