@@ -387,6 +387,7 @@ int strata_build_layer(strata_pool *pool, const strata_layered_options *o, json_
 	cleanup_plan strata_image_plan *plan = NULL;
 	strata_output *out = NULL;
 	strata_layer_result res = {0};
+	cache_use cu = {0};
 	int r = strata_image_plan_store_layer(o, &plan, err);
 	if (r == 0) {
 		strata_output_options oo = {.force = o->force, .inputs = plan->inputs, .ninputs = plan->ninputs,
@@ -401,10 +402,18 @@ int strata_build_layer(strata_pool *pool, const strata_layered_options *o, json_
 						  .bytes_total = plan->bytes_total, .layers_total = 1, .cancel = o->cancel};
 		strata_tar_options tar = {.mtime = s->mtime, .uid = s->uid, .gid = s->gid, .uname = s->uname,
 					  .gname = s->gname, .cancel = o->cancel};
-		strata_layer_writer *w = strata_layer_writer_create(pool, &wo, strata_output_dir(out));
-		strata_layer_source_spawn(w, &plan->layers[0].source, &tar, &res);
-		r = strata_layer_writer_finish(w, err);
+		if (o->cache_dir)
+			r = cache_lookup(o, plan, &cu, err);
+		strata_layer_writer *w = r == 0 ? strata_layer_writer_create(pool, &wo, strata_output_dir(out)) : NULL;
+		if (w && cu.cache && cu.state[0] == STRATA_CACHE_HIT)
+			strata_layer_source_spawn_cached(w, &cu.entries[0], &plan->layers[0].source, &tar, &res, &cu.state[0]);
+		else if (w)
+			strata_layer_source_spawn(w, &plan->layers[0].source, &tar, &res);
+		if (w)
+			r = strata_layer_writer_finish(w, err);
 		strata_layer_writer_free(w);
+		if (r == 0 && o->cache_dir)
+			r = cache_store(plan, &res, strata_output_dir(out), o, &cu, err);
 	}
 	const strata_plan_layer *l = plan ? &plan->layers[0] : NULL;
 	strata_layer_desc d = {0};
@@ -433,8 +442,13 @@ int strata_build_layer(strata_pool *pool, const strata_layered_options *o, json_
 		json_object_set_new(sum, "size", json_integer((json_int_t)res.size));
 		json_object_set_new(sum, "uncompressed_size", json_integer((json_int_t)res.tar_size));
 		json_object_set_new(sum, "store_paths", json_integer((json_int_t)l->nstore_paths));
+		if (o->cache_dir) {
+			static const char *const names[] = {"miss", "hit", "rebuilt"};
+			json_object_set_new(sum, "cache", json_string(names[cu.state[0]]));
+		}
 		*summary_ret = sum;
 	}
+	cache_use_fini(&cu);
 	return r;
 }
 

@@ -103,6 +103,13 @@ assert_eq "$("$STRATA" cache stats "$K" | python3 -c 'import json,sys; print(jso
 rc=0; "$STRATA" build-layered -q --closure "$C" --store-dir "$SD" --cache-max-size 12Q -o "$WORK/bad" 2> /dev/null || rc=$?
 assert_eq "$rc" 2 "a bad --cache-max-size"
 
+# strata layer takes the cache too: a hit is the same layer directory.
+"$STRATA" layer -q --closure "$C" --store-dir "$SD" --cache "$WORK/lc" --json -o "$WORK/l1" > "$WORK/l1.json"
+"$STRATA" layer -q --closure "$C" --store-dir "$SD" --cache "$WORK/lc" --json -o "$WORK/l2" > "$WORK/l2.json"
+assert_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cache"])' "$WORK/l1.json")" miss "first strata layer"
+assert_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cache"])' "$WORK/l2.json")" hit "second strata layer"
+diff -r "$WORK/l1" "$WORK/l2" > /dev/null || fail "a cached strata layer differs"
+
 # 7. SIGKILL during builds: whatever is in the cache is complete and valid.
 gen_store "$WORK/big" --paths 30 --file-kb 2000
 for delay in 0.2 0.5 0.9 1.4; do
