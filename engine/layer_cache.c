@@ -22,6 +22,9 @@ struct strata_layer_cache {
 	char *dir;
 };
 
+/* A directory of the cache: ours alone. Entries are trusted once their blob
+ * matches their descriptor, so whoever could write one could put any bytes
+ * into our images: a directory another user owns or may write is refused. */
 static int mkdir_private(const char *path, strata_error *err)
 {
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
@@ -29,6 +32,10 @@ static int mkdir_private(const char *path, strata_error *err)
 	struct stat st;
 	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
 		return strata_error_set(err, 0, "cache: '%s' is not a directory", path);
+	if (st.st_uid != geteuid() || (st.st_mode & 022))
+		return strata_error_set(err, 0, "cache: '%s' is %s: a cache must be writable by its owner only, who must "
+						"be the user running strata", path,
+					st.st_uid != geteuid() ? "owned by another user" : "writable by others");
 	return 0;
 }
 

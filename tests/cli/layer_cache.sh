@@ -30,7 +30,7 @@ strace -f -qq -e trace=open,openat -o "$WORK/trace" "$STRATA" build-layered -q -
   --cache "$K" --json -o "$WORK/warm" > "$WORK/warm.json"
 states "$WORK/warm.json" > "$WORK/st"; assert_eq "$(count "$WORK/st" hit)" "$n" "warm build: every layer a hit"
 diff -r "$WORK/cold" "$WORK/warm" > /dev/null || fail "the warm build differs from the cold one"
-grep -F "\"$SD/" "$WORK/trace" | grep -v ENOENT | head -3 > "$WORK/store-opens" || true
+{ grep -F "\"$SD/" "$WORK/trace" || true; } | { grep -v ENOENT || true; } > "$WORK/store-opens"
 [ ! -s "$WORK/store-opens" ] || fail "the warm build opened store files: $(cat "$WORK/store-opens")"
 "$STRATA" verify -q "$WORK/warm"
 assert_eq "$(entries_valid)" "$n" "valid cache entries"
@@ -49,7 +49,7 @@ grep -o '"path": *"[^"]*"' "$C" | cut -d'"' -f4 > "$WORK/paths.txt"
 "$STRATA" build-layered -q --closure "$WORK/paths.txt" --store-dir "$SD" --cache "$K" --json -o "$WORK/t1" > "$WORK/t1.json"
 "$STRATA" build-layered -q --closure "$WORK/paths.txt" --store-dir "$SD" --cache "$K" --json -o "$WORK/t2" > "$WORK/t2.json"
 states "$WORK/t2.json" > "$WORK/st"; assert_eq "$(count "$WORK/st" miss)" 0 "fingerprinted paths hit"
-victim=$(find "$SD" -type f | sort | head -1); chmod u+w "$victim" "$(dirname "$victim")"
+find "$SD" -type f | sort > "$WORK/files"; victim=$(sed -n 1p "$WORK/files"); chmod u+w "$victim" "$(dirname "$victim")"
 cp "$victim" "$WORK/v.bak"; printf 'changed' | dd of="$victim" bs=1 seek=0 conv=notrunc 2> /dev/null; touch -r "$WORK/v.bak" "$victim"
 "$STRATA" build-layered -q --closure "$WORK/paths.txt" --store-dir "$SD" --cache "$K" --json -o "$WORK/t3" > "$WORK/t3.json"
 states "$WORK/t3.json" > "$WORK/st"; assert_eq "$(count "$WORK/st" miss)" 1 "a rewritten file (mtime restored) misses"
@@ -109,6 +109,19 @@ assert_eq "$rc" 2 "a bad --cache-max-size"
 assert_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cache"])' "$WORK/l1.json")" miss "first strata layer"
 assert_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cache"])' "$WORK/l2.json")" hit "second strata layer"
 diff -r "$WORK/l1" "$WORK/l2" > /dev/null || fail "a cached strata layer differs"
+
+# A cache others may write, or owned by someone else, is refused: its
+# entries could put any bytes into the image.
+mkdir -m 0777 "$WORK/open-cache"; chmod 0777 "$WORK/open-cache"
+rc=0; bl_err=$("$STRATA" build-layered -q --closure "$C" --store-dir "$SD" --cache "$WORK/open-cache" -o "$WORK/oc" 2>&1) || rc=$?
+assert_eq "$rc" 1 "a world-writable cache"
+case "$bl_err" in *"writable by others"*) ;; *) fail "world-writable cache: $bl_err" ;; esac
+[ ! -e "$WORK/oc" ] || fail "an output was left"
+if [ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1; then
+  mkdir "$WORK/their-cache"; chown nobody "$WORK/their-cache"; chmod 0700 "$WORK/their-cache"
+  rc=0; "$STRATA" build-layered -q --closure "$C" --store-dir "$SD" --cache "$WORK/their-cache" -o "$WORK/oc" 2> "$WORK/err" || rc=$?
+  assert_eq "$rc" 1 "another user's cache"; grep -q "owned by another user" "$WORK/err" || fail "$(cat "$WORK/err")"
+fi
 
 # 7. SIGKILL during builds: whatever is in the cache is complete and valid.
 gen_store "$WORK/big" --paths 30 --file-kb 2000
