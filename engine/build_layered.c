@@ -80,11 +80,12 @@ static int cache_lookup(const strata_layered_options *o, const strata_image_plan
 	strata_tar_options tar = {.mtime = s->mtime, .uid = s->uid, .gid = s->gid, .uname = s->uname, .gname = s->gname};
 	for (size_t i = 0; i < p->nlayers && r == 0; i++) {
 		const strata_plan_layer *l = &p->layers[i];
-		if (l->kind != STRATA_PLAN_STORE || l->source.kind != STRATA_SOURCE_TREES)
+		bool store = l->kind == STRATA_PLAN_STORE && l->source.kind == STRATA_SOURCE_TREES;
+		if (!store && l->source.kind != STRATA_SOURCE_ROOT)
 			continue;
 		strata_layer_key_input ki = {codec->name, s->level, codec->chunk_size, &tar, o->perms_file,
 					     l->source.ancestors, l->source.nancestors, l->source.paths, l->source.npaths,
-					     strata_image_plan_closure(p), o->cancel};
+					     strata_image_plan_closure(p), store ? NULL : l->source.root, o->cancel};
 		if ((r = strata_layer_cache_key(&ki, cu->keys[i], err)) < 0)
 			break;
 		cu->keyed[i] = true;

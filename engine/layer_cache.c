@@ -3,6 +3,7 @@
 #include "alloc.h"
 #include "file.h"
 #include "fs_tree.h"
+#include "root_tree.h"
 #include "sha256.h"
 
 #include <dirent.h>
@@ -99,6 +100,36 @@ static int file_digest(const char *file, char hex[65], strata_error *err)
 	return r;
 }
 
+/* A store path's identity: the closure's narHash, else its tree. */
+static int put_store_path(strata_sha256 *sha, const strata_layer_key_input *in, const char *path, strata_error *err)
+{
+	long k = in->closure ? strata_closure_find(in->closure, path) : -1;
+	const char *nh = k >= 0 ? in->closure->paths[k].nar_hash : NULL;
+	if (nh) {
+		put_line(sha, "path %s narHash %s", path, nh);
+		return 0;
+	}
+	put_line(sha, "path %s tree", path);
+	strata_fs_walk_ops ops = {.visit = fingerprint_visit, .cancel = in->cancel};
+	return strata_fs_walk(path, &ops, sha, err);
+}
+
+typedef struct root_key {
+	strata_sha256 *sha;
+	const strata_layer_key_input *in;
+} root_key;
+
+static void root_line(void *arg, const char *path, const char *what, const char *target)
+{
+	put_line(((root_key *)arg)->sha, "root %s %s %s", path, what, target ? target : "");
+}
+
+static int root_store(void *arg, const char *store_path, strata_error *err)
+{
+	root_key *rk = arg;
+	return put_store_path(rk->sha, rk->in, store_path, err);
+}
+
 int strata_layer_cache_key(const strata_layer_key_input *in, char hex[65], strata_error *err)
 {
 	strata_sha256 *sha = strata_sha256_create();
@@ -112,16 +143,11 @@ int strata_layer_cache_key(const strata_layer_key_input *in, char hex[65], strat
 	put_line(sha, "perms %s", perms);
 	for (size_t i = 0; i < in->nancestors; i++)
 		put_line(sha, "ancestor %s", in->ancestors[i]);
-	for (size_t i = 0; i < in->npaths && r == 0; i++) {
-		long k = in->closure ? strata_closure_find(in->closure, in->paths[i]) : -1;
-		const char *nh = k >= 0 ? in->closure->paths[k].nar_hash : NULL;
-		if (nh) {
-			put_line(sha, "path %s narHash %s", in->paths[i], nh);
-			continue;
-		}
-		put_line(sha, "path %s tree", in->paths[i]);
-		strata_fs_walk_ops ops = {.visit = fingerprint_visit, .cancel = in->cancel};
-		r = strata_fs_walk(in->paths[i], &ops, sha, err);
+	for (size_t i = 0; i < in->npaths && r == 0; i++)
+		r = put_store_path(sha, in, in->paths[i], err);
+	if (r == 0 && in->root) {
+		root_key rk = {sha, in};
+		r = strata_root_tree_fingerprint(in->root, root_line, root_store, &rk, err);
 	}
 	strata_sha256_final_hex(sha, hex);
 	strata_sha256_free(sha);

@@ -21,6 +21,8 @@
  * store path in order with what identifies its content: the narHash the
  * closure gives, or else a fingerprint of its tree: for every entry its
  * name, type, mode, size, link target, device, inode and change time.
+ * A merged root (strata build) is keyed by its fingerprint (root_tree.h)
+ * and, for its store paths, as above.
  * Writing a file changes its ctime, which user space cannot set back, so a
  * changed tree always gets a new key (a copied store has new inodes and
  * ctimes: it misses, never hits stale bytes).
@@ -56,6 +58,7 @@ typedef struct strata_layer_key_input {
 	char *const *paths; /* the layer's store paths, in tar order */
 	size_t npaths;
 	const strata_closure *closure; /* where their narHashes are (may be NULL) */
+	const struct strata_root_tree *root; /* a merged root instead of paths (root_tree.h), or NULL */
 	const strata_cancel *cancel;
 } strata_layer_key_input;
 

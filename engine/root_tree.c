@@ -442,3 +442,36 @@ int strata_root_tree_materialize(const strata_root_tree *t, const char *dir, str
 	close(m.dir_fd);
 	return r;
 }
+
+/* ---------- fingerprint ---------- */
+
+typedef struct fp {
+	strata_root_tree_line_fn line;
+	strata_root_tree_store_fn store;
+	void *arg;
+} fp;
+
+static int fp_visit(void *arg, const node *n, const char *path, strata_error *err)
+{
+	fp *f = arg;
+	char buf[256];
+	switch (n->kind) {
+	case N_DIR: snprintf(buf, sizeof buf, "dir %o", (unsigned)n->mode); break;
+	case N_LINK: f->line(f->arg, path, "link", n->target); return 0;
+	case N_STORE: return f->store(f->arg, n->host, err);
+	case N_FILE:
+		snprintf(buf, sizeof buf, "file %o %lld %llu %llu %lld.%09ld", (unsigned)n->st.st_mode,
+			 (long long)n->st.st_size, (unsigned long long)n->st.st_dev, (unsigned long long)n->st.st_ino,
+			 (long long)n->st.st_ctim.tv_sec, n->st.st_ctim.tv_nsec);
+		break;
+	}
+	f->line(f->arg, path, buf, NULL);
+	return 0;
+}
+
+int strata_root_tree_fingerprint(const strata_root_tree *t, strata_root_tree_line_fn line,
+				 strata_root_tree_store_fn store, void *arg, strata_error *err)
+{
+	fp f = {line, store, arg};
+	return walk(t, fp_visit, &f, err);
+}

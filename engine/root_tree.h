@@ -62,6 +62,15 @@ int strata_root_tree_write(const strata_root_tree *t, strata_tar *tar, strata_er
  * to run in. */
 int strata_root_tree_materialize(const strata_root_tree *t, const char *dir, strata_error *err);
 
+/* What identifies the tree's bytes, for a cache key (layer_cache.h): line
+ * for every entry (its path, what it is: a directory's mode; a file's mode,
+ * size, device, inode and ctime, which any write changes; a link's target),
+ * store for every store path (identified by the caller). */
+typedef void (*strata_root_tree_line_fn)(void *arg, const char *path, const char *what, const char *target);
+typedef int (*strata_root_tree_store_fn)(void *arg, const char *store_path, strata_error *err);
+int strata_root_tree_fingerprint(const strata_root_tree *t, strata_root_tree_line_fn line,
+				 strata_root_tree_store_fn store, void *arg, strata_error *err);
+
 static inline void strata_root_tree_freep(strata_root_tree **t)
 {
 	strata_root_tree_free(*t);

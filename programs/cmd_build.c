@@ -87,6 +87,7 @@ static const char help_build[] =
 	"  --closure FILE        the closure (any form build-layered takes); default: found\n"
 	"                        by scanning the store from the copy-to-root paths and the\n"
 	"                        store paths the config names\n"
+	"  --root PATH           a further store path the image must hold (repeatable)\n"
 	"Image:\n"
 	"  --config FILE         runtime config JSON (Cmd, Entrypoint, Env, WorkingDir, ...)\n"
 	"  --config-json TEXT    the same given as text\n"
@@ -265,8 +266,8 @@ static int check_combinations(const strata_layered_options *o, const verb *vb)
 	if (vb->kind == VERB_ASSEMBLE || (vb->kind == VERB_LAYERED && o->nlayer_dirs && !o->conf_file && !o->closure_file))
 		return 0;
 	if (vb->one_layer) {
-		static const char *const layered[] = {"--conf", "--root", "--layering", "--max-layers"};
-		bool given[] = {o->conf_file != NULL, o->nroots > 0, o->layering != STRATA_LAYERING_DEFAULT, o->max_layers != 0};
+		static const char *const layered[] = {"--conf", "--layering", "--max-layers"};
+		bool given[] = {o->conf_file != NULL, o->layering != STRATA_LAYERING_DEFAULT, o->max_layers != 0};
 		for (size_t i = 0; i < sizeof given / sizeof *given; i++)
 			if (given[i])
 				return cli_usage(cmd, "%s is for build-layered (strata build makes one layer)", layered[i]);

@@ -110,6 +110,18 @@ assert_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ca
 assert_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cache"])' "$WORK/l2.json")" hit "second strata layer"
 diff -r "$WORK/l1" "$WORK/l2" > /dev/null || fail "a cached strata layer differs"
 
+# strata build's one layer (a merged root) too: a hit, then a change in a
+# copy-to-root file misses.
+mkdir -p "$WORK/root/etc"; echo one > "$WORK/root/etc/motd"
+root_path=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["path"])' "$C")
+bi() { "$STRATA" build -q --store-dir "$SD" --closure "$C" --copy-to-root "$WORK/root" --root "$root_path" --cache "$WORK/bc" --json "$@"; }
+bi -o "$WORK/bi1" > "$WORK/bi1.json"; bi -o "$WORK/bi2" > "$WORK/bi2.json"
+assert_eq "$(states "$WORK/bi2.json")" hit "strata build, warm"
+diff -r "$WORK/bi1" "$WORK/bi2" > /dev/null || fail "a cached strata build differs"
+echo two > "$WORK/root/etc/motd"
+bi -o "$WORK/bi3" > "$WORK/bi3.json"
+assert_eq "$(states "$WORK/bi3.json")" miss "strata build after a copy-to-root file changed"
+
 # A cache others may write, or owned by someone else, is refused: its
 # entries could put any bytes into the image.
 mkdir -m 0777 "$WORK/open-cache"; chmod 0777 "$WORK/open-cache"

@@ -36,7 +36,7 @@ in rec {
   cow = tool "cow"; pony = tool "pony";
   # the seed's buildImage: a program, copyToRoot, outputFormat tarball
   image = st.buildImage { name = "hello"; tag = "latest"; copyToRoot = [ hello ]; extraOCIArgs.outputFormat = "tarball";
-    config.Cmd = [ "/bin/hellosay" ]; };
+    config.Cmd = [ "\${hello}/bin/hellosay" ]; };
   # the seed's buildLayeredImage: two tools
   layered = st.buildLayeredImage { name = "animal-sayer"; tag = "latest"; contents = [ cow pony ];
     config = { Cmd = [ "\${cow}/bin/cowsay" ]; Env = [ "PATH=/bin" ]; }; };
