@@ -251,9 +251,43 @@ static json_t *summary(const strata_layered_options *o, const strata_image_plan 
 
 /* The Docker archive, into a file (atomically, as every output) or onto
  * standard output. */
+/* A Docker archive's cache use: pass-1 records of its store layers. */
+static int docker_cache_lookup(const strata_layered_options *o, const strata_image_plan *p, cache_use *cu,
+			       strata_layer_sums **known_ret, const strata_layer_sums ***kp_ret, strata_error *err)
+{
+	int r = strata_layer_cache_open(o->cache_dir, &cu->cache, err);
+	if (r < 0)
+		return r;
+	cu->n = p->nlayers;
+	cu->keys = strata_xcalloc(p->nlayers + 1, sizeof *cu->keys);
+	cu->keyed = strata_xcalloc(p->nlayers + 1, sizeof *cu->keyed);
+	cu->state = strata_xcalloc(p->nlayers + 1, sizeof *cu->state);
+	strata_layer_sums *known = *known_ret = strata_xcalloc(p->nlayers + 1, sizeof *known);
+	const strata_layer_sums **kp = *kp_ret = strata_xcalloc(p->nlayers + 1, sizeof *kp);
+	const strata_image_settings *s = &p->s;
+	strata_tar_options tar = {.mtime = s->mtime, .uid = s->uid, .gid = s->gid, .uname = s->uname, .gname = s->gname};
+	for (size_t i = 0; i < p->nlayers && r == 0; i++) {
+		const strata_plan_layer *l = &p->layers[i];
+		if (l->kind != STRATA_PLAN_STORE || l->source.kind != STRATA_SOURCE_TREES)
+			continue;
+		strata_layer_key_input ki = {"docker-archive tar", 0, 0, &tar, o->perms_file, l->source.ancestors,
+					     l->source.nancestors, l->source.paths, l->source.npaths,
+					     strata_image_plan_closure(p), NULL, o->cancel};
+		if ((r = strata_layer_cache_key(&ki, cu->keys[i], err)) < 0)
+			break;
+		cu->keyed[i] = true;
+		if (strata_layer_cache_get_sums(cu->cache, cu->keys[i], &known[i]) == 1) {
+			kp[i] = &known[i];
+			cu->state[i] = STRATA_CACHE_HIT;
+			cu->hits++;
+		}
+	}
+	return r;
+}
+
 static int build_docker_archive(strata_pool *pool, const strata_layered_options *o, const strata_image_plan *p,
 				strata_layer_result *results, assembled *a, strata_docker_archive_result *dr,
-				strata_error *err)
+				cache_use *cu, strata_error *err)
 {
 	if (p->s.compress != STRATA_COMPRESS_NONE)
 		return strata_error_set(err, 0, "the layers of a Docker archive are uncompressed (compress the archive "
@@ -271,11 +305,21 @@ static int build_docker_archive(strata_pool *pool, const strata_layered_options 
 		if ((r = strata_output_create(o->output, &oo, &out, err)) == 0)
 			r = strata_output_tmpfile(out, &fd, err);
 	}
+	cleanup_free strata_layer_sums *known = NULL, *learned = NULL;
+	cleanup_free const strata_layer_sums **kp = NULL;
+	if (r == 0 && o->cache_dir) {
+		r = docker_cache_lookup(o, p, cu, &known, &kp, err);
+		learned = strata_xcalloc(p->nlayers + 1, sizeof *learned);
+	}
 	strata_docker_archive_options dao = {.fd = fd, .fd_name = to_stdout ? "standard output" : o->output,
-					     .progress = o->progress, .progress_arg = o->progress_arg, .cancel = o->cancel};
+					     .progress = o->progress, .progress_arg = o->progress_arg, .cancel = o->cancel,
+					     .known = kp, .learned = learned};
 	double t = now_seconds();
 	if (r == 0)
 		r = strata_docker_archive_write(pool, p, &dao, results, dr, err);
+	for (size_t i = 0; r == 0 && cu->cache && i < p->nlayers; i++)
+		if (cu->keyed[i] && cu->state[i] != STRATA_CACHE_HIT)
+			r = strata_layer_cache_put_sums(cu->cache, cu->keys[i], &learned[i], err);
 	a->layers_seconds = now_seconds() - t;
 	if (r == 0)
 		r = strata_perms_check_used(p->perms, err);
@@ -289,6 +333,17 @@ static int build_docker_archive(strata_pool *pool, const strata_layered_options 
 	memcpy(a->cfg_hex, dr->config_hex, 65);
 	a->repo_tag = dr->repo_tag;
 	return r;
+}
+
+/* --json: what the cache did for each layer. */
+static void add_cache_states(json_t *summary, const strata_image_plan *plan, const cache_use *cu)
+{
+	static const char *const names[] = {"miss", "hit", "rebuilt"};
+	json_t *layers = json_object_get(summary, "layers");
+	for (size_t i = 0; i < plan->nlayers; i++)
+		json_object_set_new(json_array_get(layers, i), "cache",
+				    json_string(cu->keyed && cu->keyed[i] ? names[cu->state[i]] : "none"));
+	json_object_set_new(summary, "cache_hits", json_integer((json_int_t)cu->hits));
 }
 
 typedef int (*plan_fn)(const strata_layered_options *o, strata_image_plan **out, strata_error *err);
@@ -309,9 +364,12 @@ static int build(strata_pool *pool, const strata_layered_options *o, plan_fn mak
 		results = strata_xcalloc(plan->nlayers, sizeof *results);
 		/* A rule that matched nothing is known only once every layer was
 		 * made: the archive is then refused before it is committed. */
-		if ((r = build_docker_archive(pool, o, plan, results, &a, &dr, err)) == 0)
+		if ((r = build_docker_archive(pool, o, plan, results, &a, &dr, &cu, err)) == 0)
 			*summary_ret = summary(o, plan, results, &a, pool, t0);
+		if (r == 0 && o->cache_dir)
+			add_cache_states(*summary_ret, plan, &cu);
 		free(dr.repo_tag);
+		cache_use_fini(&cu);
 		return r;
 	}
 	if (r == 0) {
@@ -339,14 +397,8 @@ static int build(strata_pool *pool, const strata_layered_options *o, plan_fn mak
 		r = finish(plan, layout, &a, err);
 	if (r == 0) {
 		*summary_ret = summary(o, plan, results, &a, pool, t0);
-		if (o->cache_dir) {
-			static const char *const names[] = {"miss", "hit", "rebuilt"};
-			json_t *layers = json_object_get(*summary_ret, "layers");
-			for (size_t i = 0; i < plan->nlayers; i++)
-				json_object_set_new(json_array_get(layers, i), "cache",
-						    json_string(cu.keyed[i] ? names[cu.state[i]] : "none"));
-			json_object_set_new(*summary_ret, "cache_hits", json_integer((json_int_t)cu.hits));
-		}
+		if (o->cache_dir)
+			add_cache_states(*summary_ret, plan, &cu);
 	}
 	cache_use_fini(&cu);
 	return r;

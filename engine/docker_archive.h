@@ -35,6 +35,11 @@ typedef struct strata_docker_archive_options {
 	strata_progress_fn progress;
 	void *progress_arg;
 	const strata_cancel *cancel;
+	/* Per layer, pass 1's result when already known (a cache record), or
+	 * NULL: that layer is not made in pass 1; may be NULL. */
+	const struct strata_layer_sums *const *known;
+	/* Per layer, filled with pass 1's result (for the cache); may be NULL. */
+	struct strata_layer_sums *learned;
 } strata_docker_archive_options;
 
 typedef struct strata_docker_archive_result {

@@ -245,6 +245,57 @@ int strata_layer_cache_put(strata_layer_cache *c, const char key[65], const char
 	return r;
 }
 
+/* ---------- pass-1 records of Docker archives ---------- */
+
+static char *sums_path(const strata_layer_cache *c, const char key[65])
+{
+	return strata_xasprintf("%s/v1/%.2s/%s.sums", c->dir, key, key);
+}
+
+int strata_layer_cache_get_sums(strata_layer_cache *c, const char key[65], strata_layer_sums *s)
+{
+	cleanup_free char *path = sums_path(c, key);
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	strata_error e = STRATA_ERROR_INIT;
+	int r = strata_file_read_all(AT_FDCWD, path, STRATA_FILE_NOFOLLOW, 4096, "cache record", &buf, &len, &e);
+	strata_error_clear(&e);
+	unsigned long long size = 0;
+	unsigned crc = 0;
+	char hex[65] = {0};
+	if (r < 0 || sscanf(buf, "%64[0-9a-f] %llu %x", hex, &size, &crc) != 3 || strlen(hex) != 64)
+		return 0;
+	memcpy(s->diff_id, hex, 65);
+	s->size = size;
+	s->crc32 = crc;
+	utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW);
+	return 1;
+}
+
+int strata_layer_cache_put_sums(strata_layer_cache *c, const char key[65], const strata_layer_sums *s,
+				strata_error *err)
+{
+	cleanup_free char *shard = strata_xasprintf("%s/v1/%.2s", c->dir, key);
+	cleanup_free char *final = sums_path(c, key);
+	cleanup_free char *tmp = strata_xasprintf("%s/tmp/%s.sums.XXXXXX", c->dir, key);
+	int r = mkdir_private(shard, err);
+	if (r < 0)
+		return r;
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return strata_error_set(err, errno, "cache: cannot create '%s'", tmp);
+	char line[128];
+	int n = snprintf(line, sizeof line, "%s %llu %08x\n", s->diff_id, (unsigned long long)s->size, s->crc32);
+	if (strata_file_write_all(fd, line, (size_t)n) < 0 || fsync(fd) < 0)
+		r = strata_error_set(err, errno, "cache: cannot write '%s'", tmp);
+	close(fd);
+	if (r == 0 && rename(tmp, final) < 0)
+		r = strata_error_set(err, errno, "cache: cannot add '%s'", final);
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
 /* ---------- what is in it ---------- */
 
 typedef struct entry {

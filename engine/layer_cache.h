@@ -73,6 +73,20 @@ int strata_layer_cache_get(strata_layer_cache *c, const char key[65], strata_lay
 int strata_layer_cache_put(strata_layer_cache *c, const char key[65], const char *blob, const strata_layer_desc *d,
 			   strata_error *err);
 
+/* What pass 1 of a Docker archive learns of an uncompressed layer, kept
+ * beside the entries (DIR/v1/<2 hex>/<key>.sums, written by one rename):
+ * with it the layer is made once per archive instead of twice (pass 2
+ * still checks size and CRC-32, so a stale record is an error, never a
+ * wrong archive). */
+typedef struct strata_layer_sums {
+	char diff_id[65];
+	uint64_t size;
+	uint32_t crc32;
+} strata_layer_sums;
+int strata_layer_cache_get_sums(strata_layer_cache *c, const char key[65], strata_layer_sums *s);
+int strata_layer_cache_put_sums(strata_layer_cache *c, const char key[65], const strata_layer_sums *s,
+				strata_error *err);
+
 /* Removes the least recently used entries until the cache holds at most
  * max_bytes of blobs, and what crashed writers left in tmp/. */
 int strata_layer_cache_gc(strata_layer_cache *c, uint64_t max_bytes, json_t **report, strata_error *err);

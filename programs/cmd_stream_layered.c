@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,6 +16,8 @@ static const char help[] =
 	"\n"
 	"  -t, --repo_tag TAG    the image's RepoTags entry (default: CONF's repo_tag)\n"
 	"  --threads N           default: physical cores\n"
+	"  --cache DIR           a layer cache (also $STRATA_CACHE_DIR): layers whose digests\n"
+	"                        are known are made once instead of twice\n"
 	"  -q, --quiet           nothing on standard error but errors\n"
 	"  -h, --help\n"
 	"\n"
@@ -24,6 +27,7 @@ static const char help[] =
 
 static const struct option longopts[] = {{"repo_tag", required_argument, 0, 't'},
 					 {"threads", required_argument, 0, CLI_OPT_THREADS},
+					 {"cache", required_argument, 0, 'C'},
 					 {"quiet", no_argument, 0, 'q'},
 					 {"help", no_argument, 0, 'h'},
 					 {0, 0, 0, 0}};
@@ -40,10 +44,16 @@ int cmd_stream_layered(int argc, char **argv)
 	strata_layered_options o = {.uid = -1, .gid = -1, .output = "-", .format = STRATA_FORMAT_DOCKER_ARCHIVE,
 				    .compress = STRATA_COMPRESS_NONE, .cancel = &cli_cancel};
 	cli_common co = {0};
+	const char *env_cache = getenv("STRATA_CACHE_DIR");
+	if (env_cache && *env_cache)
+		o.cache_dir = env_cache;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "t:qh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'C':
+			o.cache_dir = optarg;
+			break;
 		case 'h':
 			fputs(help, stdout);
 			return 0;

@@ -122,6 +122,19 @@ echo two > "$WORK/root/etc/motd"
 bi -o "$WORK/bi3" > "$WORK/bi3.json"
 assert_eq "$(states "$WORK/bi3.json")" miss "strata build after a copy-to-root file changed"
 
+# Docker archives (build-layered --format docker-archive, stream-layered):
+# pass 1 is skipped for layers whose digests are recorded; the same bytes;
+# a record that lies is an error in pass 2, never a wrong archive.
+da() { "$STRATA" build-layered -q --closure "$C" --store-dir "$SD" --format docker-archive --compress none --cache "$WORK/dk" "$@"; }
+da --json -o "$WORK/d1.tar" > "$WORK/d1.json"; da --json -o "$WORK/d2.tar" > "$WORK/d2.json"
+states "$WORK/d2.json" > "$WORK/st"; assert_eq "$(count "$WORK/st" hit)" "$n" "docker-archive, warm"
+cmp "$WORK/d1.tar" "$WORK/d2.tar" || fail "a docker-archive made with recorded digests differs"
+da -o - | cmp - "$WORK/d1.tar" || fail "the docker-archive on a pipe differs"
+rec=$(find "$WORK/dk/v1" -name '*.sums' | sort | head -1)
+awk '{ printf "%s %s 00000000\n", $1, $2 }' "$rec" > "$WORK/rec"; mv -f "$WORK/rec" "$rec"
+rc=0; da -o "$WORK/d3.tar" 2> "$WORK/err" || rc=$?
+assert_eq "$rc" 1 "a lying pass-1 record"; [ ! -e "$WORK/d3.tar" ] || fail "an archive was written from a lying record"
+
 # A cache others may write, or owned by someone else, is refused: its
 # entries could put any bytes into the image.
 mkdir -m 0777 "$WORK/open-cache"; chmod 0777 "$WORK/open-cache"
