@@ -10,7 +10,7 @@ CC       ?= cc
 PREFIX   ?= /usr/local
 BUILD    ?= build
 SAN      ?=
-PKGS     := libdeflate libarchive jansson hwloc libcrypto libzstd
+PKGS := libdeflate libarchive jansson hwloc libcrypto libzstd libcurl
 
 WARN := -Wall -Wextra -Werror -Wpedantic -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wvla -Wundef -Wimplicit-fallthrough -Wcast-qual \
@@ -29,7 +29,7 @@ DEFLATE_LIB := $(shell pkg-config --libs libdeflate 2>/dev/null)
 else
 DEFLATE_LIB := $(DEFLATE_A)
 endif
-LIBS := $(DEFLATE_LIB) $(shell pkg-config --libs libarchive jansson hwloc libcrypto libzstd zlib 2>/dev/null) -lpthread -lm
+LIBS := $(DEFLATE_LIB) $(shell pkg-config --libs libarchive jansson hwloc libcrypto libzstd zlib libcurl 2>/dev/null) -lpthread -lm
 
 ifeq ($(SAN),asan)
   CC := clang

@@ -164,6 +164,25 @@ int strata_plan_layering(const strata_layered_options *o, json_t **layers_ret, s
  * apply. The same summary. */
 int strata_build_image(strata_pool *pool, const strata_layered_options *o, json_t **summary_ret, strata_error *err);
 
+/* ---------- push ---------- */
+
+typedef struct strata_push_options {
+	const char *source;     /* an OCI layout (DIR, DIR:TAG) or an oci-archive */
+	const char *dest;       /* docker://HOST[:PORT]/REPO[:TAG|@DIGEST] */
+	const char *creds;      /* USER:PASS, or NULL (never printed) */
+	const char *mount_from; /* a repository of the same registry to mount blobs from */
+	bool tls_verify_off;
+	bool plain_http;        /* http even for other hosts than localhost */
+	const char *cert_dir;   /* ca.crt, client.cert, client.key, as Docker's certs.d */
+	int jobs;               /* concurrent uploads; 0: 4 */
+	const strata_cancel *cancel;
+} strata_push_options;
+
+/* Pushes an image (push.h). *summary_ret: {destination, repository,
+ * manifest, blobs: [{digest, kind, size, action: exists|mounted|uploaded}],
+ * exists, mounted, uploaded, bytes_sent}. */
+int strata_push(const strata_push_options *o, json_t **summary_ret, strata_error *err);
+
 /* ---------- the layer cache ---------- */
 
 /* {cache, entries, bytes} of a cache directory. */

@@ -94,5 +94,6 @@ int cmd_container(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_exec_json(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
+int cmd_push(int argc, char **argv);
 
 #endif

@@ -44,6 +44,7 @@ static const char help[] =
 	"  verify          check every blob, digest and diff_id of an OCI layout\n"
 	"  exec-json       run strata with the arguments of a JSON file (the Nix builder)\n"
 	"  cache           stats and gc of a layer cache (--cache DIR)\n"
+	"  push            an OCI image -> a registry (docker://HOST/REPO:TAG)\n"
 	"\n"
 	"`strata COMMAND --help` describes each. `strata --version`.\n";
 
@@ -62,6 +63,7 @@ static const struct {
 	{"verify", cmd_verify},
 	{"exec-json", cmd_exec_json},
 	{"cache", cmd_cache},
+	{"push", cmd_push},
 };
 
 int main(int argc, char **argv)
