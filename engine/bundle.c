@@ -72,7 +72,9 @@ static json_t *make_config(const strata_bundle_options *o, json_t *bind_mounts, 
 {
 	static const char *const caps[] = {"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"};
 	json_t *cfg = json_object();
-	json_object_set_new(cfg, "ociVersion", json_string("1.2.0"));
+	/* 1.0.2: what every runtime accepts (crun before 1.14 refuses 1.2.0); the
+	 * bundle uses nothing newer. */
+	json_object_set_new(cfg, "ociVersion", json_string("1.0.2"));
 
 	json_t *proc = json_object();
 	json_object_set_new(proc, "terminal", json_boolean(o->terminal));

@@ -8,7 +8,7 @@
 
 static const char help[] =
 	"Usage: strata container [OPTIONS] -o BUNDLE -- PROGRAM [ARG...]\n"
-	"Makes an OCI runtime bundle (config.json + rootfs/, runtime-spec 1.2.0) that\n"
+	"Makes an OCI runtime bundle (config.json + rootfs/, runtime-spec 1.0.2) that\n"
 	"runs PROGRAM, an executable inside the Nix store (nixpkgs buildContainer).\n"
 	"\n"
 	"  -o, --output BUNDLE   the bundle directory (must not exist unless --force)\n"
