@@ -64,6 +64,19 @@ static void cache_use_fini(cache_use *cu)
 	strata_layer_cache_free(cu->cache);
 }
 
+/* The descriptor of layer i as this build made it (strings borrowed). */
+static strata_layer_desc made_desc(const strata_image_plan *p, size_t i, const strata_layer_result *res)
+{
+	const strata_plan_layer *l = &p->layers[i];
+	strata_layer_desc d = {.size = res->size, .tar_size = res->tar_size,
+			       .media_type = strata_oci_image_layer_media_type(p->s.compress),
+			       .store_paths = (const char *const *)l->store_paths, .npaths = l->nstore_paths,
+			       .created_by = l->history.created_by, .comment = l->history.comment};
+	memcpy(d.digest, res->digest, 65);
+	memcpy(d.diff_id, res->diff_id, 65);
+	return d;
+}
+
 /* Keys every store layer and looks it up. */
 static int cache_lookup(const strata_layered_options *o, const strata_image_plan *p, cache_use *cu, strata_error *err)
 {
@@ -103,20 +116,9 @@ static int cache_store(const strata_image_plan *p, const strata_layer_result *re
 	for (size_t i = 0; i < p->nlayers && r == 0; i++) {
 		if (!cu->keyed[i] || cu->state[i] == STRATA_CACHE_HIT)
 			continue;
-		const strata_plan_layer *l = &p->layers[i];
-		strata_layer_desc d = {0};
-		memcpy(d.digest, res[i].digest, 65);
-		memcpy(d.diff_id, res[i].diff_id, 65);
-		d.size = res[i].size;
-		d.tar_size = res[i].tar_size;
-		d.media_type = (char *)(uintptr_t)strata_oci_image_layer_media_type(p->s.compress);
-		d.store_paths = (char **)(uintptr_t)l->store_paths;
-		d.npaths = l->nstore_paths;
-		d.created_by = (char *)(uintptr_t)l->history.created_by;
-		d.comment = (char *)(uintptr_t)l->history.comment;
+		strata_layer_desc d = made_desc(p, i, &res[i]);
 		if (cu->state[i] == STRATA_CACHE_REBUILT) {
-			cleanup_free char *dir = strata_xstrdup(cu->entries[i].dir);
-			strata_fs_remove_tree(dir);
+			strata_fs_remove_tree(cu->entries[i].dir);
 		}
 		cleanup_free char *blob = strata_xasprintf("%s/%s", blob_dir, res[i].digest);
 		r = strata_layer_cache_put(cu->cache, cu->keys[i], blob, &d, err);
@@ -469,17 +471,8 @@ int strata_build_layer(strata_pool *pool, const strata_layered_options *o, json_
 			r = cache_store(plan, &res, strata_output_dir(out), o, &cu, err);
 	}
 	const strata_plan_layer *l = plan ? &plan->layers[0] : NULL;
-	strata_layer_desc d = {0};
 	if (r == 0) {
-		memcpy(d.digest, res.digest, 65);
-		memcpy(d.diff_id, res.diff_id, 65);
-		d.size = res.size;
-		d.tar_size = res.tar_size;
-		d.media_type = (char *)(uintptr_t)strata_oci_image_layer_media_type(plan->s.compress);
-		d.store_paths = (char **)(uintptr_t)l->store_paths;
-		d.npaths = l->nstore_paths;
-		d.created_by = (char *)(uintptr_t)l->history.created_by;
-		d.comment = (char *)(uintptr_t)l->history.comment;
+		strata_layer_desc d = made_desc(plan, 0, &res);
 		r = strata_layer_desc_write(strata_output_dir(out), &d, err);
 	}
 	if (r == 0 && plan->perms)

@@ -528,12 +528,18 @@ static int load_layer_dirs(strata_image_plan *p, const strata_layered_options *o
 	return 0;
 }
 
+/* A loaded descriptor's paths as the plan keeps paths (they stay its). */
+static char *const *desc_paths(const strata_layer_desc *d)
+{
+	return (char *const *)(uintptr_t)d->store_paths;
+}
+
 static int without_layer_dirs(strata_image_plan *p, strata_error *err)
 {
 	struct strata_plan_private *v = p->priv;
 	strata_closure *rest = NULL;
 	for (size_t i = 0; i < v->ndescs; i++) {
-		if (strata_closure_without(v->closure, v->descs[i].store_paths, v->descs[i].npaths, &rest, err) < 0)
+		if (strata_closure_without(v->closure, desc_paths(&v->descs[i]), v->descs[i].npaths, &rest, err) < 0)
 			return -1;
 		strata_closure_free(v->closure);
 		v->closure = rest;
@@ -549,7 +555,7 @@ static void add_prebuilt_layers(strata_image_plan *p)
 		strata_plan_layer l = {
 			.kind = STRATA_PLAN_STORE,
 			.source = {.kind = STRATA_SOURCE_BLOB, .desc = d},
-			.store_paths = d->store_paths,
+			.store_paths = desc_paths(d),
 			.nstore_paths = d->npaths,
 			.history = {d->created_by, d->comment},
 			.bytes = d->tar_size,

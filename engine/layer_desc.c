@@ -7,18 +7,27 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* The strings load made. */
+static void release(const void *p)
+{
+	free((void *)(uintptr_t)p);
+}
+
 void strata_layer_desc_fini(strata_layer_desc *d)
 {
-	free(d->dir);
-	free(d->blob);
-	free(d->media_type);
-	strata_file_free_names(d->store_paths, d->npaths);
-	free(d->created_by);
-	free(d->comment);
+	release(d->dir);
+	release(d->blob);
+	release(d->media_type);
+	for (size_t i = 0; i < d->npaths; i++)
+		release(d->store_paths[i]);
+	release(d->store_paths);
+	release(d->created_by);
+	release(d->comment);
 	memset(d, 0, sizeof *d);
 }
 
@@ -59,9 +68,10 @@ int strata_layer_desc_load(const char *dir, strata_layer_desc *d, strata_error *
 	d->tar_size = (uint64_t)json_integer_value(tsize);
 	d->media_type = strata_xstrdup(mt);
 	d->npaths = json_array_size(paths);
-	d->store_paths = strata_xcalloc(d->npaths + 1, sizeof *d->store_paths);
+	char **sp = strata_xcalloc(d->npaths + 1, sizeof *sp);
 	for (size_t i = 0; i < d->npaths; i++)
-		d->store_paths[i] = strata_xstrdup(json_string_value(json_array_get(paths, i)));
+		sp[i] = strata_xstrdup(json_string_value(json_array_get(paths, i)));
+	d->store_paths = (const char *const *)sp;
 	const char *cb = json_string_value(json_object_get(hist, "created_by"));
 	const char *cm = json_string_value(json_object_get(hist, "comment"));
 	d->created_by = cb ? strata_xstrdup(cb) : NULL;

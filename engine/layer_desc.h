@@ -16,15 +16,17 @@
 
 #include "strata_error.h"
 
+/* Loaded, it owns its strings (fini frees them); to be written, they may
+ * be borrowed. */
 typedef struct strata_layer_desc {
-	char *dir;        /* where it was read from */
-	char *blob;       /* dir/<digest hex> */
+	const char *dir;  /* where it was read from */
+	const char *blob; /* dir/<digest hex> */
 	char digest[65], diff_id[65];
 	uint64_t size, tar_size;
-	char *media_type;
-	char **store_paths;
+	const char *media_type;
+	const char *const *store_paths;
 	size_t npaths;
-	char *created_by, *comment;
+	const char *created_by, *comment;
 } strata_layer_desc;
 
 int strata_layer_desc_load(const char *dir, strata_layer_desc *d, strata_error *err);

@@ -307,7 +307,7 @@ static int job_layer(strata_pool *pool, void *opts, json_t **summary, strata_err
 }
 
 /* The layering as JSON, into a file or onto standard output. */
-static int print_layering(const strata_layered_options *o, bool quiet)
+static int print_layering(const strata_layered_options *o)
 {
 	strata_error err = STRATA_ERROR_INIT;
 	json_t *layers = NULL;
@@ -323,7 +323,6 @@ static int print_layering(const strata_layered_options *o, bool quiet)
 	json_decref(layers);
 	if (rc < 0)
 		return cli_fail_msg("cannot write the layering");
-	(void)quiet;
 	return 0;
 }
 
@@ -368,7 +367,7 @@ static int run_verb(int argc, char **argv, verb *vb)
 	o.layer_dirs = vb->layer_dirs;
 	o.layer_paths = vb->paths;
 	if (vb->kind == VERB_LAYERING)
-		return print_layering(&o, co.quiet);
+		return print_layering(&o);
 	cli_progress(co.quiet, &o.progress, &o.progress_arg);
 	json_t *summary = NULL;
 	cli_job_fn fn = vb->kind == VERB_BUILD ? job_build : vb->kind == VERB_LAYER ? job_layer : job_layered;
