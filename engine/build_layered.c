@@ -55,8 +55,7 @@ typedef struct cache_use {
 static void cache_use_fini(cache_use *cu)
 {
 	for (size_t i = 0; cu->entries && i < cu->n; i++)
-		if (cu->state[i] != STRATA_CACHE_MISS || cu->entries[i].dir)
-			strata_layer_desc_fini(&cu->entries[i]);
+		strata_layer_desc_fini(&cu->entries[i]); /* a miss's is empty */
 	free(cu->keys);
 	free(cu->keyed);
 	free(cu->entries);
@@ -77,8 +76,11 @@ static strata_layer_desc made_desc(const strata_image_plan *p, size_t i, const s
 	return d;
 }
 
-/* Keys every store layer and looks it up. */
-static int cache_lookup(const strata_layered_options *o, const strata_image_plan *p, cache_use *cu, strata_error *err)
+/* Opens the cache and keys the layers it can hold: store layers, and (but
+ * for a Docker archive, whose layers are made in a stream) merged roots.
+ * codec: the codec's name, level and chunk size are in the key. */
+static int cache_keys(const strata_layered_options *o, const strata_image_plan *p, const char *codec, int level,
+		      size_t chunk, bool roots, cache_use *cu, strata_error *err)
 {
 	int r = strata_layer_cache_open(o->cache_dir, &cu->cache, err);
 	if (r < 0)
@@ -89,22 +91,29 @@ static int cache_lookup(const strata_layered_options *o, const strata_image_plan
 	cu->entries = strata_xcalloc(p->nlayers + 1, sizeof *cu->entries);
 	cu->state = strata_xcalloc(p->nlayers + 1, sizeof *cu->state);
 	const strata_image_settings *s = &p->s;
-	const strata_layer_codec *codec = strata_layer_codec_get(s->compress);
 	strata_tar_options tar = {.mtime = s->mtime, .uid = s->uid, .gid = s->gid, .uname = s->uname, .gname = s->gname};
 	for (size_t i = 0; i < p->nlayers && r == 0; i++) {
 		const strata_plan_layer *l = &p->layers[i];
 		bool store = l->kind == STRATA_PLAN_STORE && l->source.kind == STRATA_SOURCE_TREES;
-		if (!store && l->source.kind != STRATA_SOURCE_ROOT)
+		if (!store && !(roots && l->source.kind == STRATA_SOURCE_ROOT))
 			continue;
-		strata_layer_key_input ki = {codec->name, s->level, codec->chunk_size, &tar, o->perms_file,
-					     l->source.ancestors, l->source.nancestors, l->source.paths, l->source.npaths,
+		strata_layer_key_input ki = {codec, level, chunk, &tar, o->perms_file, l->source.ancestors,
+					     l->source.nancestors, l->source.paths, l->source.npaths,
 					     strata_image_plan_closure(p), store ? NULL : l->source.root, o->cancel};
-		if ((r = strata_layer_cache_key(&ki, cu->keys[i], err)) < 0)
-			break;
-		cu->keyed[i] = true;
-		if (strata_layer_cache_get(cu->cache, cu->keys[i], &cu->entries[i], err) == 1)
-			cu->state[i] = STRATA_CACHE_HIT; /* for now: the task may find it damaged */
+		if ((r = strata_layer_cache_key(&ki, cu->keys[i], err)) == 0)
+			cu->keyed[i] = true;
 	}
+	return r;
+}
+
+/* OCI outputs: the entries of the keyed layers. */
+static int cache_lookup(const strata_layered_options *o, const strata_image_plan *p, cache_use *cu, strata_error *err)
+{
+	const strata_layer_codec *codec = strata_layer_codec_get(p->s.compress);
+	int r = cache_keys(o, p, codec->name, p->s.level, codec->chunk_size, true, cu, err);
+	for (size_t i = 0; i < p->nlayers && r == 0; i++)
+		if (cu->keyed[i] && strata_layer_cache_get(cu->cache, cu->keys[i], &cu->entries[i], err) == 1)
+			cu->state[i] = STRATA_CACHE_HIT; /* for now: the task may find it damaged */
 	return r;
 }
 
@@ -251,42 +260,24 @@ static json_t *summary(const strata_layered_options *o, const strata_image_plan 
 	return sum;
 }
 
-/* The Docker archive, into a file (atomically, as every output) or onto
- * standard output. */
-/* A Docker archive's cache use: pass-1 records of its store layers. */
+/* A Docker archive: the pass-1 records of its store layers. */
 static int docker_cache_lookup(const strata_layered_options *o, const strata_image_plan *p, cache_use *cu,
 			       strata_layer_sums **known_ret, const strata_layer_sums ***kp_ret, strata_error *err)
 {
-	int r = strata_layer_cache_open(o->cache_dir, &cu->cache, err);
-	if (r < 0)
-		return r;
-	cu->n = p->nlayers;
-	cu->keys = strata_xcalloc(p->nlayers + 1, sizeof *cu->keys);
-	cu->keyed = strata_xcalloc(p->nlayers + 1, sizeof *cu->keyed);
-	cu->state = strata_xcalloc(p->nlayers + 1, sizeof *cu->state);
+	int r = cache_keys(o, p, "docker-archive tar", 0, 0, false, cu, err);
 	strata_layer_sums *known = *known_ret = strata_xcalloc(p->nlayers + 1, sizeof *known);
 	const strata_layer_sums **kp = *kp_ret = strata_xcalloc(p->nlayers + 1, sizeof *kp);
-	const strata_image_settings *s = &p->s;
-	strata_tar_options tar = {.mtime = s->mtime, .uid = s->uid, .gid = s->gid, .uname = s->uname, .gname = s->gname};
-	for (size_t i = 0; i < p->nlayers && r == 0; i++) {
-		const strata_plan_layer *l = &p->layers[i];
-		if (l->kind != STRATA_PLAN_STORE || l->source.kind != STRATA_SOURCE_TREES)
-			continue;
-		strata_layer_key_input ki = {"docker-archive tar", 0, 0, &tar, o->perms_file, l->source.ancestors,
-					     l->source.nancestors, l->source.paths, l->source.npaths,
-					     strata_image_plan_closure(p), NULL, o->cancel};
-		if ((r = strata_layer_cache_key(&ki, cu->keys[i], err)) < 0)
-			break;
-		cu->keyed[i] = true;
-		if (strata_layer_cache_get_sums(cu->cache, cu->keys[i], &known[i]) == 1) {
+	for (size_t i = 0; i < p->nlayers && r == 0; i++)
+		if (cu->keyed[i] && strata_layer_cache_get_sums(cu->cache, cu->keys[i], &known[i]) == 1) {
 			kp[i] = &known[i];
 			cu->state[i] = STRATA_CACHE_HIT;
 			cu->hits++;
 		}
-	}
 	return r;
 }
 
+/* The Docker archive, into a file (atomically, as every output) or onto
+ * standard output. */
 static int build_docker_archive(strata_pool *pool, const strata_layered_options *o, const strata_image_plan *p,
 				strata_layer_result *results, assembled *a, strata_docker_archive_result *dr,
 				cache_use *cu, strata_error *err)

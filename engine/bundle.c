@@ -225,41 +225,6 @@ static int give_owner_and_mode(int fd, const struct stat *src, const char *name,
 	return 0;
 }
 
-static int copy_data(int in, int out, const char *src, const char *dst, const strata_cancel *cancel, uint64_t *bytes,
-		     strata_error *err)
-{
-	bool plain = false;
-	static const size_t step = 64u << 20; /* bounded steps: a signal is seen between them */
-	cleanup_free char *buf = NULL;
-	for (;;) {
-		if (strata_cancel_requested(cancel))
-			return strata_error_set(err, 0, "interrupted");
-		ssize_t n;
-		if (!plain) {
-			n = copy_file_range(in, NULL, out, NULL, step, 0);
-			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
-				plain = true;
-				buf = strata_xmalloc(1u << 20);
-				continue;
-			}
-		} else {
-			n = read(in, buf, 1u << 20);
-			if (n > 0) {
-				int r = strata_file_write_all(out, buf, (size_t)n);
-				if (r < 0)
-					return strata_error_set(err, -r, "cannot write '%s'", dst);
-			}
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return strata_error_set(err, errno, "cannot copy '%s' to '%s'", src, dst);
-		if (n == 0)
-			return 0;
-		*bytes += (uint64_t)n;
-	}
-}
-
 static int replaced(const char *path, strata_error *err)
 {
 	return strata_error_set(err, 0, "'%s' was replaced while it was read", path);
@@ -277,7 +242,7 @@ static int copy_file(populate *p, const strata_fs_entry *e, strata_error *err)
 	cleanup_close int out = openat(p->dst_fd, e->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return strata_error_set(err, errno, "cannot create the copy of '%s'", e->path);
-	int r = copy_data(in, out, e->path, e->name, p->cancel, &p->bytes, err);
+	int r = strata_file_copy_data(in, out, e->path, e->name, p->cancel, &p->bytes, err);
 	if (r == 0)
 		r = give_owner_and_mode(out, &now, e->path, err);
 	if (r == 0 && close(strata_get_and_reset(&out)) < 0)

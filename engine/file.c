@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -211,4 +212,40 @@ int strata_file_list_dir(int fd, const char *path, char ***names_ret, size_t *n_
 	*names_ret = names;
 	*n_ret = n;
 	return 0;
+}
+
+int strata_file_copy_data(int in, int out, const char *src, const char *dst, const strata_cancel *cancel,
+			  uint64_t *bytes, strata_error *err)
+{
+	bool plain = false;
+	static const size_t step = 64u << 20; /* bounded steps: a signal is seen between them */
+	cleanup_free char *buf = NULL;
+	for (;;) {
+		if (strata_cancel_requested(cancel))
+			return strata_error_set(err, 0, "interrupted");
+		ssize_t n;
+		if (!plain) {
+			n = copy_file_range(in, NULL, out, NULL, step, 0);
+			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+				plain = true;
+				buf = strata_xmalloc(1u << 20);
+				continue;
+			}
+		} else {
+			n = read(in, buf, 1u << 20);
+			if (n > 0) {
+				int r = strata_file_write_all(out, buf, (size_t)n);
+				if (r < 0)
+					return strata_error_set(err, -r, "cannot write '%s'", dst);
+			}
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return strata_error_set(err, errno, "cannot copy '%s' to '%s'", src, dst);
+		if (n == 0)
+			return 0;
+		if (bytes)
+			*bytes += (uint64_t)n;
+	}
 }

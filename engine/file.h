@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "cancel.h"
 #include "strata_error.h"
 
 /* Size caps of JSON inputs, generous for real inputs (a 100,000-path
@@ -45,6 +46,13 @@ int strata_file_read_all(int dir_fd, const char *path, int flags, size_t max, co
 
 /* Writes all n bytes, retrying on EINTR and short writes. 0 or -errno. */
 int strata_file_write_all(int fd, const void *buf, size_t n);
+
+/* Copies in (from its offset) to out until in ends: copy_file_range in
+ * bounded steps (cancel polled between them), read/write across file
+ * systems. *bytes (may be NULL) counts them; src and dst name the files in
+ * errors. */
+int strata_file_copy_data(int in, int out, const char *src, const char *dst, const strata_cancel *cancel,
+			  uint64_t *bytes, strata_error *err);
 
 /* An anonymous temporary file (read-write, 0600) in $TMPDIR (else /tmp):
  * O_TMPFILE, or a file unlinked as soon as it is made, so that nothing is

@@ -778,6 +778,18 @@ static void add_root(char ***roots, size_t *n, char *path)
 	(*roots)[(*n)++] = path;
 }
 
+/* The store paths the copy-to-root paths are in, each once. */
+static size_t copy_to_root_paths(const strata_image_plan *p, const strata_layered_options *o, char ***roots)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < o->ncopy_to_root; i++) {
+		char *sp = store_path_of(o->copy_to_root[i], p->s.store_dir);
+		if (sp)
+			add_root(roots, &n, sp);
+	}
+	return n;
+}
+
 /* Store paths the runtime config names (Cmd, Entrypoint, Env...): the image
  * must hold them, as nixpkgs' closure of its config does. */
 static void config_roots(const json_t *config, const char *store_dir, char ***roots, size_t *n)
@@ -806,12 +818,7 @@ static int build_closure(strata_image_plan *p, const strata_layered_options *o, 
 {
 	struct strata_plan_private *v = p->priv;
 	char **roots = NULL;
-	size_t nroots = 0;
-	for (size_t i = 0; i < o->ncopy_to_root; i++) {
-		char *sp = store_path_of(o->copy_to_root[i], p->s.store_dir);
-		if (sp)
-			add_root(&roots, &nroots, sp);
-	}
+	size_t nroots = copy_to_root_paths(p, o, &roots);
 	for (size_t i = 0; i < o->nroots; i++)
 		add_root(&roots, &nroots, strata_xstrdup(o->roots[i]));
 	config_roots(p->s.config, p->s.store_dir, &roots, &nroots);
@@ -832,12 +839,7 @@ static int build_closure(strata_image_plan *p, const strata_layered_options *o, 
 static int build_nix_db(strata_image_plan *p, const strata_layered_options *o, strata_error *err)
 {
 	char **roots = NULL;
-	size_t nroots = 0;
-	for (size_t i = 0; i < o->ncopy_to_root; i++) {
-		char *sp = store_path_of(o->copy_to_root[i], p->s.store_dir);
-		if (sp)
-			add_root(&roots, &nroots, sp);
-	}
+	size_t nroots = copy_to_root_paths(p, o, &roots);
 	int r = add_nix_db(p, o, roots, nroots, err);
 	strata_file_free_names(roots, nroots);
 	return r;

@@ -195,24 +195,6 @@ static int fsync_path(const char *path, int flags)
 	return r;
 }
 
-static int copy_file(const char *from, const char *to, strata_error *err)
-{
-	cleanup_close int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	cleanup_close int out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (in < 0 || out < 0)
-		return strata_error_set(err, errno, "cache: cannot copy '%s'", from);
-	char buf[1 << 16];
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || (n > 0 && strata_file_write_all(out, buf, (size_t)n) < 0))
-			return strata_error_set(err, errno, "cache: cannot copy '%s'", from);
-		if (n == 0)
-			return 0;
-	}
-}
-
 int strata_layer_cache_put(strata_layer_cache *c, const char key[65], const char *blob, const strata_layer_desc *d,
 			   strata_error *err)
 {
@@ -228,8 +210,12 @@ int strata_layer_cache_put(strata_layer_cache *c, const char key[65], const char
 		return strata_error_set(err, errno, "cache: cannot create a directory in '%s/tmp'", c->dir);
 	chmod(tmp, 0755);
 	cleanup_free char *to = strata_xasprintf("%s/%s", tmp, d->digest);
-	if (link(blob, to) < 0)
-		r = copy_file(blob, to, err);
+	if (link(blob, to) < 0) {
+		cleanup_close int in = open(blob, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		cleanup_close int out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		r = in < 0 || out < 0 ? strata_error_set(err, errno, "cache: cannot copy '%s'", blob)
+				      : strata_file_copy_data(in, out, blob, to, NULL, NULL, err);
+	}
 	if (r == 0)
 		r = strata_layer_desc_write(tmp, d, err);
 	cleanup_free char *desc = strata_xasprintf("%s/layer.json", tmp);

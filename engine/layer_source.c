@@ -21,6 +21,9 @@
 
 typedef struct producer {
 	strata_layer_writer *w;
+	/* A blob made by other means than a stream (copied, linked): 0, or the
+	 * writer's failure. */
+	int (*make)(struct producer *p, strata_error *err);
 	const strata_layer_source *src;
 	const strata_tar_options *tar;
 	strata_layer_result *result;
@@ -180,23 +183,29 @@ static int copy_blob(producer *p, strata_error *err)
 	return 0;
 }
 
-static void copy_task(void *arg)
+static void make_task(void *arg)
 {
 	producer *p = arg;
 	strata_error err = STRATA_ERROR_INIT;
-	if (!strata_layer_writer_stopped(p->w) && copy_blob(p, &err) < 0)
+	if (!strata_layer_writer_stopped(p->w) && p->make(p, &err) < 0)
 		strata_layer_writer_fail(p->w, &err);
 	strata_error_clear(&err);
 	free(p);
+}
+
+static void spawn_make(strata_layer_writer *w, int (*make)(producer *, strata_error *), const strata_layer_source *src,
+		       const strata_tar_options *tar, strata_layer_result *result)
+{
+	producer *p = strata_xcalloc(1, sizeof *p);
+	*p = (producer){.w = w, .make = make, .src = src, .tar = tar, .result = result};
+	strata_layer_writer_spawn(w, make_task, p);
 }
 
 void strata_layer_source_spawn_copy(strata_layer_writer *w, const strata_layer_source *src,
 				    const strata_tar_options *tar, strata_layer_result *result)
 {
 	assert(src->kind == STRATA_SOURCE_BASE);
-	producer *p = strata_xcalloc(1, sizeof *p);
-	*p = (producer){.w = w, .src = src, .tar = tar, .result = result};
-	strata_layer_writer_spawn(w, copy_task, p);
+	spawn_make(w, copy_blob, src, tar, result);
 }
 
 /* ---------- a layer made elsewhere ---------- */
@@ -240,19 +249,9 @@ static int link_blob(producer *p, strata_error *err)
 		cleanup_close int out = open(final, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (out < 0)
 			return strata_error_set(err, errno, "cannot create '%s'", final);
-		cleanup_free unsigned char *buf = strata_xmalloc(COPY_BUF);
-		for (off_t off = 0;;) {
-			ssize_t n = pread(fd, buf, COPY_BUF, off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return strata_error_set(err, errno, "cannot read %s", what);
-			if (n == 0)
-				break;
-			if (strata_file_write_all(out, buf, (size_t)n) < 0)
-				return strata_error_set(err, errno, "cannot write '%s'", final);
-			off += n;
-		}
+		int r = strata_file_copy_data(fd, out, d->blob, final, p->tar ? p->tar->cancel : NULL, NULL, err);
+		if (r < 0)
+			return r;
 	}
 	/* What is checked is what the image now holds. */
 	cleanup_close int held = open(final, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -272,23 +271,11 @@ static int link_blob(producer *p, strata_error *err)
 	return 0;
 }
 
-static void link_task(void *arg)
-{
-	producer *p = arg;
-	strata_error err = STRATA_ERROR_INIT;
-	if (!strata_layer_writer_stopped(p->w) && link_blob(p, &err) < 0)
-		strata_layer_writer_fail(p->w, &err);
-	strata_error_clear(&err);
-	free(p);
-}
-
 void strata_layer_source_spawn_blob(strata_layer_writer *w, const strata_layer_source *src,
 				    strata_layer_result *result)
 {
 	assert(src->kind == STRATA_SOURCE_BLOB);
-	producer *p = strata_xcalloc(1, sizeof *p);
-	*p = (producer){.w = w, .src = src, .result = result};
-	strata_layer_writer_spawn(w, link_task, p);
+	spawn_make(w, link_blob, src, NULL, result);
 }
 
 /* ---------- a layer from the cache ---------- */

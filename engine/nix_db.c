@@ -91,17 +91,16 @@ static void last_line(int fd, strata_error *err)
 	}
 }
 
+/* The database files, copied (not read whole: a large closure has a large
+ * database). */
 static int copy_file(const char *from, const char *to, strata_error *err)
 {
-	cleanup_free char *buf = NULL;
-	size_t len = 0;
-	int r = strata_file_read_all(AT_FDCWD, from, 0, (size_t)1 << 34, "Nix database file", &buf, &len, err);
-	if (r < 0)
-		return r;
-	cleanup_close int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0 || strata_file_write_all(fd, buf, len) < 0 || fchmod(fd, 0644) < 0)
-		return strata_error_set(err, errno, "cannot write '%s'", to);
-	return 0;
+	cleanup_close int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_close int out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (in < 0 || out < 0)
+		return strata_error_set(err, errno, "Nix database: cannot copy '%s'", from);
+	int r = strata_file_copy_data(in, out, from, to, NULL, NULL, err);
+	return r == 0 && fchmod(out, 0644) < 0 ? strata_error_set(err, errno, "cannot write '%s'", to) : r;
 }
 
 static bool referenced(const strata_closure *c, size_t i)

@@ -364,33 +364,6 @@ typedef struct mat {
 	size_t ndirs;
 } mat;
 
-static int copy_bytes(int in, int out, const char *host, strata_error *err)
-{
-	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
-		if (n == 0)
-			return 0;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP))
-			break;
-		if (n < 0)
-			return strata_error_set(err, errno, "cannot copy '%s'", host);
-	}
-	char buf[65536];
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return strata_error_set(err, errno, "cannot read '%s'", host);
-		if (n == 0)
-			return 0;
-		if (strata_file_write_all(out, buf, (size_t)n) < 0)
-			return strata_error_set(err, errno, "cannot copy '%s'", host);
-	}
-}
-
 static int mat_visit(void *arg, const node *n, const char *path, strata_error *err)
 {
 	mat *m = arg;
@@ -417,7 +390,7 @@ static int mat_visit(void *arg, const node *n, const char *path, strata_error *e
 			openat(m->dir_fd, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (out < 0)
 			return strata_error_set(err, errno, "cannot create '%s%s'", m->dir, path);
-		int r = copy_bytes(in, out, n->host, err);
+		int r = strata_file_copy_data(in, out, n->host, rel, NULL, NULL, err);
 		if (r == 0 && fchmod(out, n->st.st_mode & 07777) < 0)
 			r = strata_error_set(err, errno, "cannot chmod '%s%s'", m->dir, path);
 		return r;

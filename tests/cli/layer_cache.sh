@@ -103,6 +103,18 @@ assert_eq "$("$STRATA" cache stats "$K" | python3 -c 'import json,sys; print(jso
 rc=0; "$STRATA" build-layered -q --closure "$C" --store-dir "$SD" --cache-max-size 12Q -o "$WORK/bad" 2> /dev/null || rc=$?
 assert_eq "$rc" 2 "a bad --cache-max-size"
 
+# A cache on another file system (/dev/shm): blobs are copied both ways
+# instead of linked; the same bytes, all hits the second time.
+if [ -d /dev/shm ] && [ "$(stat -c %d /dev/shm)" != "$(stat -c %d "$WORK")" ]; then
+  XK=$(mktemp -d /dev/shm/strata-cache-test.XXXXXX); chmod 0700 "$XK"
+  "$STRATA" build-layered -q --closure "$C" --store-dir "$SD" --cache "$XK" -o "$WORK/x1"
+  "$STRATA" build-layered -q --closure "$C" --store-dir "$SD" --cache "$XK" --json -o "$WORK/x2" > "$WORK/x2.json"
+  states "$WORK/x2.json" > "$WORK/st"; hits=$(count "$WORK/st" hit); rm -rf "$XK"
+  assert_eq "$hits" "$n" "hits from a cache on another file system"
+  diff -r "$WORK/x1" "$WORK/x2" > /dev/null || fail "a cache on another file system changed the image"
+  assert_eq "$(stat -c %h "$(find "$WORK/x2/blobs" -type f | sort | head -1)")" 1 "a blob copied across file systems"
+fi
+
 # strata layer takes the cache too: a hit is the same layer directory.
 "$STRATA" layer -q --closure "$C" --store-dir "$SD" --cache "$WORK/lc" --json -o "$WORK/l1" > "$WORK/l1.json"
 "$STRATA" layer -q --closure "$C" --store-dir "$SD" --cache "$WORK/lc" --json -o "$WORK/l2" > "$WORK/l2.json"
