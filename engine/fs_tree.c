@@ -163,6 +163,9 @@ static int visit_entry(walker *w, int dir_fd, const char *rel, size_t len, const
 	char target[PATH_MAX + 1];
 	if (S_ISLNK(e.st.st_mode)) {
 		ssize_t n = readlinkat(dir_fd, rel, target, PATH_MAX);
+		/* EINVAL: no longer a symlink since the lstat (ENOENT: gone). */
+		if (n < 0 && (errno == EINVAL || errno == ENOENT))
+			return strata_error_set(err, 0, "'%s' was replaced while it was read", w->path);
 		if (n < 0)
 			return strata_error_set(err, errno, "cannot read symlink '%s'", w->path);
 		target[n] = '\0';
