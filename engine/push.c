@@ -3,6 +3,7 @@
 #include "alloc.h"
 #include "file.h"
 #include "json_check.h"
+#include "registry_auth.h"
 #include "sha256.h"
 #include "tar_index.h"
 
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,9 +236,16 @@ static void dest_fini(dest *d)
 	free(d->base);
 }
 
+/* host[:port] is this machine's loopback. */
 static bool is_local(const char *host)
 {
-	return !strncmp(host, "localhost", 9) || !strncmp(host, "127.0.0.1", 9) || !strncmp(host, "[::1]", 5);
+	static const char *const names[] = {"localhost", "127.0.0.1", "[::1]"};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		size_t l = strlen(names[i]);
+		if (!strncmp(host, names[i], l) && (host[l] == '\0' || host[l] == ':' || host[l] == '/'))
+			return true;
+	}
+	return false;
 }
 
 static int dest_parse(const char *s, bool plain_http, dest *d, strata_error *err)
@@ -270,17 +279,27 @@ static int dest_parse(const char *s, bool plain_http, dest *d, strata_error *err
 	d->repo = repo;
 	if (!*repo)
 		return strata_error_set(err, 0, "destination '%s' names no repository", s);
-	d->base = strata_xasprintf("%s://%s/v2/%s", plain_http || is_local(d->host) ? "http" : "https", d->host, repo);
+	d->base = strata_xasprintf("%s://%s/v2/%s", plain_http ? "http" : "https", d->host, repo);
 	return 0;
 }
 
 /* ---------- HTTP ---------- */
 
+/* A bearer token shared by the upload threads: one exchange per push,
+ * again only when the registry refuses the latest token. */
+typedef struct token {
+	pthread_mutex_t fetch; /* held across an exchange: one at a time */
+	pthread_mutex_t lock;
+	char *header;     /* "Authorization: Bearer ...", or NULL */
+	unsigned version; /* counts new tokens */
+} token;
+
 typedef struct client {
 	CURL *h;
 	const strata_push_options *o;
 	const dest *d;
-	char *auth; /* "Authorization: Bearer ..." once a token was got */
+	const char *creds; /* USER:PASS or NULL */
+	token *tok;
 } client;
 
 typedef struct response {
@@ -289,8 +308,8 @@ typedef struct response {
 	char digest[160];
 	char challenge[1024];
 	long retry_after;
-	char body[512];
 	size_t nbody;
+	char body[65536]; /* last: not cleared. Errors; a token server's answer (JWTs with certificates) */
 } response;
 
 typedef struct upload {
@@ -372,9 +391,10 @@ static size_t on_read(char *buf, size_t size, size_t n, void *arg)
 
 /* One request, no retries. *code: curl's. */
 static CURLcode request(client *c, const char *method, const char *url, const char *content_type, upload *body,
-			uint64_t body_len, const char *range, response *r)
+			uint64_t body_len, const char *range, bool to_token_server, response *r)
 {
-	memset(r, 0, sizeof *r);
+	memset(r, 0, offsetof(response, body));
+	r->body[0] = '\0';
 	CURL *h = c->h;
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -410,11 +430,14 @@ static CURLcode request(client *c, const char *method, const char *url, const ch
 		hdr = curl_slist_append(hdr, ct);
 	if (cr)
 		hdr = curl_slist_append(hdr, cr);
-	if (c->auth)
-		hdr = curl_slist_append(hdr, c->auth);
-	else if (c->o->creds) {
+	pthread_mutex_lock(&c->tok->lock);
+	bool bearer = c->tok->header && !to_token_server;
+	if (bearer)
+		hdr = curl_slist_append(hdr, c->tok->header);
+	pthread_mutex_unlock(&c->tok->lock);
+	if (c->creds && !bearer) {
 		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-		curl_easy_setopt(h, CURLOPT_USERPWD, c->o->creds);
+		curl_easy_setopt(h, CURLOPT_USERPWD, c->creds);
 	}
 	hdr = curl_slist_append(hdr, "Expect:");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
@@ -445,32 +468,73 @@ static char *challenge_param(const char *ch, const char *key)
 	return e ? strata_xstrndup(p, (size_t)(e - p)) : NULL;
 }
 
-/* Bearer: a token for the challenge's realm, service and scope. */
-static int get_token(client *c, const char *challenge, strata_error *err)
+/* Bearer: a token for the challenge's realm and service, for the scopes
+ * this push needs (the challenge's, push and pull on the repository, pull
+ * on the mount source). Unless another thread already replaced the token
+ * that was refused (seen: its version). */
+static int exchange(client *c, const char *challenge, strata_error *err);
+
+static int get_token(client *c, const char *challenge, unsigned seen, strata_error *err)
+{
+	pthread_mutex_lock(&c->tok->fetch);
+	pthread_mutex_lock(&c->tok->lock);
+	bool fresh = c->tok->version != seen;
+	pthread_mutex_unlock(&c->tok->lock);
+	int r = fresh ? 0 : exchange(c, challenge, err);
+	pthread_mutex_unlock(&c->tok->fetch);
+	return r;
+}
+
+static int exchange(client *c, const char *challenge, strata_error *err)
 {
 	cleanup_free char *realm = challenge_param(challenge, "realm");
 	cleanup_free char *service = challenge_param(challenge, "service");
 	cleanup_free char *scope = challenge_param(challenge, "scope");
-	if (realm == NULL)
-		return strata_error_set(err, 0, "the registry asks for a token without a realm");
-	cleanup_free char *dscope = scope ? NULL : strata_xasprintf("repository:%s:pull,push", c->d->repo);
-	char *es = curl_easy_escape(c->h, service ? service : "", 0), *esc = curl_easy_escape(c->h, scope ? scope : dscope, 0);
-	cleanup_free char *url = strata_xasprintf("%s%sservice=%s&scope=%s", realm, strchr(realm, '?') ? "&" : "?", es, esc);
+	if (realm == NULL || (strncmp(realm, "https://", 8) && strncmp(realm, "http://", 7)))
+		return strata_error_set(err, 0, "the registry asks for a token without a valid realm");
+	/* Credentials go over plain HTTP only where the registry itself may be
+	 * plain: to this machine, or when asked. */
+	if (!strncmp(realm, "http://", 7) && !c->o->plain_http && !is_local(realm + 7))
+		return strata_error_set(err, 0, "the registry's token server %s is plain HTTP", realm);
+	cleanup_free char *mine = strata_xasprintf("repository:%s:pull,push", c->d->repo);
+	cleanup_free char *from = c->o->mount_from ? strata_xasprintf("repository:%s:pull", c->o->mount_from) : NULL;
+	/* The challenge's scope is dropped when ours covers it (the same
+	 * repository, pull or push). */
+	cleanup_free char *prefix = strata_xasprintf("repository:%s:", c->d->repo);
+	if (scope && !strncmp(scope, prefix, strlen(prefix)) &&
+	    strspn(scope + strlen(prefix), "pullsh,") == strlen(scope + strlen(prefix)))
+		free(scope), scope = NULL;
+	const char *scopes[] = {scope, mine, from};
+	char *es = curl_easy_escape(c->h, service ? service : "", 0);
+	cleanup_free char *url = strata_xasprintf("%s%sservice=%s", realm, strchr(realm, '?') ? "&" : "?", es);
 	curl_free(es);
-	curl_free(esc);
+	for (size_t i = 0; i < 3; i++) {
+		if (scopes[i] == NULL || (i > 0 && scope && !strcmp(scopes[i], scope)))
+			continue;
+		char *e = curl_easy_escape(c->h, scopes[i], 0);
+		char *u = strata_xasprintf("%s&scope=%s", url, e);
+		curl_free(e);
+		free(url);
+		url = u;
+	}
 	response r;
-	free(c->auth);
-	c->auth = NULL;
-	CURLcode cc = request(c, "GET", url, NULL, NULL, 0, NULL, &r);
-	if (cc != CURLE_OK || r.status != 200)
-		return strata_error_set(err, 0, "token server: %s", cc != CURLE_OK ? curl_easy_strerror(cc) : "refused the credentials");
+	CURLcode cc = request(c, "GET", url, NULL, NULL, 0, NULL, true, &r);
+	if (cc != CURLE_OK)
+		return strata_error_set(err, 0, "token server: %s", curl_easy_strerror(cc));
+	if (r.status != 200)
+		return strata_error_set(err, 0, "token server: %ld %s", r.status,
+					r.status == 401 || r.status == 403 ? "unauthorized" : "from the token server");
 	cleanup_json json_t *j = json_loads(r.body, 0, NULL);
 	const char *t = json_string_value(json_object_get(j, "token"));
 	if (t == NULL)
 		t = json_string_value(json_object_get(j, "access_token"));
-	if (t == NULL)
+	if (t == NULL || strpbrk(t, "\r\n"))
 		return strata_error_set(err, 0, "token server: no token in its answer");
-	c->auth = strata_xasprintf("Authorization: Bearer %s", t);
+	pthread_mutex_lock(&c->tok->lock);
+	free(c->tok->header);
+	c->tok->header = strata_xasprintf("Authorization: Bearer %s", t);
+	c->tok->version++;
+	pthread_mutex_unlock(&c->tok->lock);
 	return 0;
 }
 
@@ -484,16 +548,25 @@ static int call(client *c, const char *what, const char *method, const char *url
 	for (int attempt = 0;; attempt++) {
 		if (body)
 			*body = start;
-		CURLcode cc = request(c, method, url, ctype, body, body_len, range, r);
+		pthread_mutex_lock(&c->tok->lock);
+		unsigned version = c->tok->version;
+		pthread_mutex_unlock(&c->tok->lock);
+		CURLcode cc = request(c, method, url, ctype, body, body_len, range, false, r);
 		if (strata_cancel_requested(c->o->cancel))
 			return strata_error_set(err, 0, "interrupted");
 		if (cc == CURLE_OK && r->status == 401 && !tried_token && strncasecmp(r->challenge, "Bearer", 6) == 0) {
 			tried_token = true;
-			if (get_token(c, r->challenge, err) < 0)
+			if (get_token(c, r->challenge, version, err) < 0)
 				return strata_error_wrap(err, "%s", what);
 			attempt--;
 			continue;
 		}
+		if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CERTPROBLEM ||
+		    cc == CURLE_SSL_CONNECT_ERROR)
+			return strata_error_set(err, 0, "%s: %s (%s)", what, curl_easy_strerror(cc),
+						cc == CURLE_PEER_FAILED_VERIFICATION
+							? "the registry's certificate is not trusted: name its CA, or do not verify TLS"
+							: "TLS");
 		bool transient = cc != CURLE_OK || r->status == 429 || r->status >= 500;
 		if (!transient)
 			return 0;
@@ -642,6 +715,8 @@ static int upload_blob(client *c, blob *b, strata_error *err)
 typedef struct pusher {
 	const strata_push_options *o;
 	const dest *d;
+	const char *creds;
+	token *tok;
 	image *im;
 	atomic_size_t next;
 	atomic_bool failed;
@@ -651,7 +726,7 @@ typedef struct pusher {
 static void *worker(void *arg)
 {
 	pusher *p = arg;
-	client c = {.h = curl_easy_init(), .o = p->o, .d = p->d};
+	client c = {.h = curl_easy_init(), .o = p->o, .d = p->d, .creds = p->creds, .tok = p->tok};
 	for (;;) {
 		size_t i = atomic_fetch_add(&p->next, 1);
 		/* The config goes last: it is the last blob of the list. */
@@ -664,7 +739,6 @@ static void *worker(void *arg)
 			atomic_fetch_add(&p->sent, b->size);
 	}
 	curl_easy_cleanup(c.h);
-	free(c.auth);
 	return NULL;
 }
 
@@ -708,6 +782,22 @@ static json_t *summary(const strata_push_options *o, const image *im, const dest
 	return s;
 }
 
+/* localhost and 127.0.0.1 may serve TLS or plain HTTP (as Docker treats
+ * them): TLS when the registry speaks it, else HTTP. A certificate that
+ * fails verification keeps TLS, so that it is reported, not bypassed. */
+static void choose_scheme(client *c, dest *d)
+{
+	cleanup_free char *url = strata_xasprintf("https://%s/v2/", d->host);
+	response r;
+	CURLcode cc = request(c, "GET", url, NULL, NULL, 0, NULL, false, &r);
+	if (cc == CURLE_OK || cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+	    cc == CURLE_SSL_CERTPROBLEM)
+		return;
+	char *http = strata_xasprintf("http%s", d->base + 5);
+	free(d->base);
+	d->base = http;
+}
+
 static void curl_init(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -725,8 +815,17 @@ int strata_push(const strata_push_options *o, json_t **summary_ret, strata_error
 	else
 		memset(&im, 0, sizeof im), im.blobs_fd = im.archive_fd = -1;
 	cleanup_free char *what = strata_xasprintf("push %s", o->dest);
+	cleanup_free char *found = NULL, *found_in = NULL;
+	if (r == 0 && o->creds == NULL && !o->no_auth_files)
+		r = strata_registry_auth_find(d.host, d.repo, o->auth_file, o->cancel, &found, &found_in, err);
+	token tok = {.fetch = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER};
+	if (r == 0 && !o->plain_http && is_local(d.host)) {
+		client probe = {.h = curl_easy_init(), .o = o, .d = &d, .tok = &tok};
+		choose_scheme(&probe, &d);
+		curl_easy_cleanup(probe.h);
+	}
 	if (r == 0) {
-		pusher p = {.o = o, .d = &d, .im = &im};
+		pusher p = {.o = o, .d = &d, .im = &im, .creds = o->creds ? o->creds : found, .tok = &tok};
 		int jobs = o->jobs > 0 ? o->jobs : 4;
 		pthread_t *t = strata_xcalloc((size_t)jobs, sizeof *t);
 		int started = 0;
@@ -743,7 +842,7 @@ int strata_push(const strata_push_options *o, json_t **summary_ret, strata_error
 				strata_error_move(err, &im.blobs[i].err);
 				r = -1;
 			}
-		client c = {.h = curl_easy_init(), .o = o, .d = &d};
+		client c = {.h = curl_easy_init(), .o = o, .d = &d, .creds = p.creds, .tok = &tok};
 		blob *cfg = &im.blobs[im.nblobs - 1];
 		if (r == 0 && (r = upload_blob(&c, cfg, err)) == 0 && !strcmp(cfg->action, "uploaded"))
 			atomic_fetch_add(&p.sent, cfg->size);
@@ -753,10 +852,13 @@ int strata_push(const strata_push_options *o, json_t **summary_ret, strata_error
 		if (r == 0 && d.tag)
 			r = put_manifest(&c, &im, d.tag, err);
 		curl_easy_cleanup(c.h);
-		free(c.auth);
-		if (r == 0)
+		if (r == 0) {
 			*summary_ret = summary(o, &im, &d, atomic_load(&p.sent));
+			json_object_set_new(*summary_ret, "credentials",
+					    json_string(o->creds ? "given" : found_in ? found_in : "none"));
+		}
 	}
+	free(tok.header);
 	if (r < 0)
 		strata_error_wrap(err, "%s", what);
 	image_fini(&im);

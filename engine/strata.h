@@ -169,7 +169,10 @@ int strata_build_image(strata_pool *pool, const strata_layered_options *o, json_
 typedef struct strata_push_options {
 	const char *source;     /* an OCI layout (DIR, DIR:TAG) or an oci-archive */
 	const char *dest;       /* docker://HOST[:PORT]/REPO[:TAG|@DIGEST] */
-	const char *creds;      /* USER:PASS, or NULL (never printed) */
+	const char *creds;      /* USER:PASS, or NULL (never printed): then found
+				 * in the user's auth files (registry_auth.h) */
+	const char *auth_file;  /* looked at first (else $REGISTRY_AUTH_FILE...) */
+	bool no_auth_files;     /* with creds NULL: anonymous */
 	const char *mount_from; /* a repository of the same registry to mount blobs from */
 	bool tls_verify_off;
 	bool plain_http;        /* http even for other hosts than localhost */
@@ -180,7 +183,8 @@ typedef struct strata_push_options {
 
 /* Pushes an image (push.h). *summary_ret: {destination, repository,
  * manifest, blobs: [{digest, kind, size, action: exists|mounted|uploaded}],
- * exists, mounted, uploaded, bytes_sent}. */
+ * exists, mounted, uploaded, bytes_sent, credentials: "given", the auth
+ * file they came from, or "none"}. */
 int strata_push(const strata_push_options *o, json_t **summary_ret, strata_error *err);
 
 /* ---------- the layer cache ---------- */

@@ -14,7 +14,13 @@ static const char help[] =
 	"the manifest by digest, then the tag. Plain HTTP for localhost and 127.0.0.1.\n"
 	"\n"
 	"  --creds USER:PASS     basic auth, or exchanged for a bearer token when the\n"
-	"                        registry asks (also $STRATA_REGISTRY_CREDS)\n"
+	"                        registry asks (also $STRATA_REGISTRY_CREDS); without\n"
+	"                        it, credentials are looked up as podman and Docker\n"
+	"                        keep them: --authfile, $REGISTRY_AUTH_FILE or\n"
+	"                        containers/auth.json, then ~/.docker/config.json\n"
+	"                        (auths, credHelpers, credsStore: docker-credential-*)\n"
+	"  --authfile FILE       the auth.json to look in first\n"
+	"  --no-creds            anonymous: no credentials, no auth files\n"
 	"  --mount-from REPO     mount blobs from REPO of the same registry instead of\n"
 	"                        uploading them\n"
 	"  --tls-verify=false    do not check the registry's certificate\n"
@@ -26,7 +32,7 @@ static const char help[] =
 
 static const char cmd[] = "push";
 
-enum { OPT_CREDS = 1, OPT_MOUNT, OPT_TLS, OPT_CERT, OPT_PLAIN, OPT_JOBS, OPT_JSON };
+enum { OPT_CREDS = 1, OPT_AUTHFILE, OPT_NOCREDS, OPT_MOUNT, OPT_TLS, OPT_CERT, OPT_PLAIN, OPT_JOBS, OPT_JSON };
 
 static int job(strata_pool *pool, void *opts, json_t **summary, strata_error *err)
 {
@@ -37,13 +43,14 @@ static int job(strata_pool *pool, void *opts, json_t **summary, strata_error *er
 int cmd_push(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"creds", required_argument, 0, OPT_CREDS}, {"mount-from", required_argument, 0, OPT_MOUNT},
+		{"creds", required_argument, 0, OPT_CREDS}, {"authfile", required_argument, 0, OPT_AUTHFILE},
+		{"no-creds", no_argument, 0, OPT_NOCREDS}, {"mount-from", required_argument, 0, OPT_MOUNT},
 		{"tls-verify", required_argument, 0, OPT_TLS}, {"cert-dir", required_argument, 0, OPT_CERT},
 		{"plain-http", no_argument, 0, OPT_PLAIN}, {"jobs", required_argument, 0, OPT_JOBS},
 		{"json", no_argument, 0, OPT_JSON}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	strata_push_options o = {.cancel = &cli_cancel, .creds = getenv("STRATA_REGISTRY_CREDS")};
-	bool json = false, quiet = false;
+	bool json = false, quiet = false, creds_given = false;
 	long jobs = 0;
 	int c;
 	optind = 1;
@@ -51,7 +58,9 @@ int cmd_push(int argc, char **argv)
 		switch (c) {
 		case 'h': fputs(help, stdout); return 0;
 		case 'q': quiet = true; break;
-		case OPT_CREDS: o.creds = optarg; break;
+		case OPT_CREDS: o.creds = optarg, creds_given = true; break;
+		case OPT_AUTHFILE: o.auth_file = optarg; break;
+		case OPT_NOCREDS: o.no_auth_files = true; break;
 		case OPT_MOUNT: o.mount_from = optarg; break;
 		case OPT_TLS:
 			if (strcmp(optarg, "true") && strcmp(optarg, "false"))
@@ -71,6 +80,10 @@ int cmd_push(int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return cli_usage(cmd, "%s", "expected SRC and docker://HOST/REPO[:TAG]");
+	if (o.no_auth_files && (creds_given || o.auth_file))
+		return cli_usage(cmd, "%s", "--no-creds excludes --creds and --authfile");
+	if (o.no_auth_files)
+		o.creds = NULL; /* $STRATA_REGISTRY_CREDS too */
 	if (o.creds && !strchr(o.creds, ':'))
 		return cli_usage(cmd, "%s", "--creds must be USER:PASS");
 	o.source = argv[optind];

@@ -5,23 +5,7 @@
 # through a proxy: 500s retried, a wrong digest echoed, a corrupted blob
 # refused before upload, the registry killed mid-push then restarted.
 . "$STRATA_TOP/tests/lib.sh"
-for t in docker-registry skopeo htpasswd; do command -v "$t" > /dev/null || fail "$t is not installed (scripts/setup)"; done
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; cleanup_work' EXIT
-registry() { # name port [auth] -> starts a registry, its pid in $reg
-  mkdir -p "$WORK/$1"
-  { echo "version: 0.1"; echo "log: {level: info}"
-    echo "storage: {filesystem: {rootdirectory: $WORK/$1}, delete: {enabled: true}}"
-    echo "http: {addr: 127.0.0.1:$2}"
-    [ -n "${3:-}" ] && echo "auth: {htpasswd: {realm: strata, path: $3}}"; } > "$WORK/$1.yml"
-  docker-registry serve "$WORK/$1.yml" >> "$WORK/$1.log" 2>&1 &
-  reg=$!; pids+=("$reg")
-  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$2/v2/" && return 0; sleep 0.1; done
-  fail "registry $1 did not start: $(tail -3 "$WORK/$1.log")"
-}
-summary() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s[sys.argv[2]])' "$@"; }
-manifest_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"])' "$1"; }
+. "$STRATA_TOP/tests/registry_lib.sh"
 
 gen_store "$WORK/s" --paths 8
 SD="$WORK/s/nix/store"
@@ -62,16 +46,7 @@ skopeo --insecure-policy inspect --tls-verify=false "docker://$R/strata/archive:
 # 3. Basic auth: none and wrong are one-line 401s without the password;
 # right credentials work, also from the environment.
 htpasswd -Bbn ci s3cret > "$WORK/htpasswd" 2> /dev/null
-aport=$(free_port); registry r2 "$aport" "$WORK/htpasswd"
-expect_push_fail() { # pattern args...
-  local pat=$1 rc=0; shift
-  "$STRATA" push -q "$@" 2> "$WORK/err" || rc=$?
-  [ $rc = 1 ] || fail "push $* exited $rc: $(cat "$WORK/err")"
-  [ "$(wc -l < "$WORK/err")" = 1 ] || fail "push $*: not one line: $(cat "$WORK/err")"
-  grep -q -- "$pat" "$WORK/err" || fail "push $*: '$pat' not in: $(cat "$WORK/err")"
-  grep -q s3cret "$WORK/err" && fail "a password in an error"
-  return 0
-}
+aport=$(free_port); registry r2 "$aport" "auth: {htpasswd: {realm: strata, path: $WORK/htpasswd}}"
 expect_push_fail "401 unauthorized" "$WORK/img" "docker://127.0.0.1:$aport/strata/img:v1"
 expect_push_fail "401 unauthorized" --creds ci:wrong "$WORK/img" "docker://127.0.0.1:$aport/strata/img:v1"
 "$STRATA" push -q --creds ci:s3cret "$WORK/img" "docker://127.0.0.1:$aport/strata/img:v1"
