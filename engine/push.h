@@ -1,27 +1,38 @@
-/* strata_push internals: an OCI image (layout directory, DIR:TAG, or
- * oci-archive) pushed to a registry with the OCI distribution API over
- * libcurl.
+/* strata_push: an OCI image (layout directory, DIR:TAG, or oci-archive)
+ * pushed to a registry (the protocol: registry_client.h).
  *
- *   - every blob's existence is checked first (HEAD), concurrently;
- *   - missing blobs are uploaded concurrently (o->jobs at a time): a
- *     cross-repository mount when asked (POST ?mount=&from=), else a
- *     monolithic PUT for small blobs and a chunked PATCH session for large
- *     ones, honouring the registry's Location; each blob is checked against
- *     its digest before any byte is sent, streamed from disk, and the digest
- *     the registry reports must be the same;
- *   - then the manifest, by digest, then the tag.
- * Connection errors, 429 and 5xx are retried with exponential backoff
- * (Retry-After honoured, bounded). Credentials (--creds USER:PASS) go as
- * HTTP basic auth, or are exchanged for a bearer token when the registry
- * asks for one (WWW-Authenticate: Bearer realm=...,service=...); they never
- * appear in errors or the summary. Plain HTTP only for localhost and
- * 127.0.0.1, or when asked.
+ * Every layer is pushed concurrently (o->jobs upload threads: HEAD, then
+ * a mount or an upload when missing), then the config, then the manifest
+ * by digest, then the tag.
  *
- * Threads: the job's thread, plus o->jobs upload threads of its own
- * (network waits must not take the compression pool's workers). */
+ * A session also takes blobs while an image is still being built: offer
+ * each finished layer blob and it is pushed at once, while other layers
+ * compress; finish then pushes what the finished image holds that was not
+ * offered (blobs from a cache or a base image, the config), then the
+ * manifest. strata_push is a session given nothing before finish.
+ *
+ * Ownership: the session borrows o (it must outlive the session).
+ * Threads: offer from any thread (it only opens the file and queues it);
+ * create, finish and free from one thread. The upload threads are the
+ * session's own: network waits must not take the compression pool's
+ * workers. */
 #ifndef STRATA_PUSH_H
 #define STRATA_PUSH_H
 
 #include "strata.h"
+
+typedef struct strata_push_session strata_push_session;
+
+/* Resolves the destination and its credentials; starts the upload threads. */
+int strata_push_session_create(const strata_push_options *o, strata_push_session **out, strata_error *err);
+/* A finished blob: path is opened now (it may be renamed later); a blob of
+ * the same digest is pushed once. A file that cannot be opened is left to
+ * finish. */
+void strata_push_session_offer(strata_push_session *s, const char *path, const char hex[65], uint64_t size);
+/* Pushes the image at source (o->source is not used) and waits for every
+ * upload. *summary_ret as strata_push's. */
+int strata_push_session_finish(strata_push_session *s, const char *source, json_t **summary_ret, strata_error *err);
+/* Stops the upload threads (what is still queued is dropped). Accepts NULL. */
+void strata_push_session_free(strata_push_session *s);
 
 #endif

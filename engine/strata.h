@@ -178,6 +178,10 @@ typedef struct strata_push_options {
 	bool plain_http;        /* http even for other hosts than localhost */
 	const char *cert_dir;   /* ca.crt, client.cert, client.key, as Docker's certs.d */
 	int jobs;               /* concurrent uploads; 0: 4 */
+	/* Called with bytes_done = bytes uploaded, layers_done/layers_total =
+	 * blobs pushed/known so far. */
+	strata_progress_fn progress;
+	void *progress_arg;
 	const strata_cancel *cancel;
 } strata_push_options;
 
