@@ -16,6 +16,7 @@
 #include "oci_layout.h"
 #include "output.h"
 #include "perms.h"
+#include "push.h"
 #include "ref.h"
 
 #include <errno.h>
@@ -143,7 +144,8 @@ static int cache_store(const strata_image_plan *p, const strata_layer_result *re
 }
 
 static int build_layers(strata_pool *pool, const strata_layered_options *o, const strata_image_plan *p,
-			strata_oci_layout *layout, strata_layer_result *results, cache_use *cu, strata_error *err)
+			strata_oci_layout *layout, strata_layer_result *results, cache_use *cu, strata_push_job *pj,
+			strata_error *err)
 {
 	const strata_image_settings *s = &p->s;
 	strata_layer_writer_options wo = {
@@ -153,6 +155,8 @@ static int build_layers(strata_pool *pool, const strata_layered_options *o, cons
 		.progress_arg = o->progress_arg,
 		.bytes_total = p->bytes_total,
 		.layers_total = p->nlayers,
+		.blob_done = pj->session ? strata_push_job_offer : NULL,
+		.blob_done_arg = pj,
 		.cancel = o->cancel,
 	};
 	strata_tar_options tar = {.mtime = s->mtime, .uid = s->uid, .gid = s->gid, .uname = s->uname,
@@ -342,8 +346,8 @@ static void add_cache_states(json_t *summary, const strata_image_plan *plan, con
 typedef int (*plan_fn)(const strata_layered_options *o, strata_image_plan **out, strata_error *err);
 
 /* One data path for both plans. */
-static int build(strata_pool *pool, const strata_layered_options *o, plan_fn make_plan, json_t **summary_ret,
-		 strata_error *err)
+static int build_to(strata_pool *pool, const strata_layered_options *o, plan_fn make_plan, strata_push_job *pj,
+		    json_t **summary_ret, strata_error *err)
 {
 	double t0 = now_seconds();
 	cleanup_plan strata_image_plan *plan = NULL;
@@ -377,7 +381,7 @@ static int build(strata_pool *pool, const strata_layered_options *o, plan_fn mak
 		if (o->cache_dir)
 			r = cache_lookup(o, plan, &cu, err);
 		if (r == 0)
-			r = build_layers(pool, o, plan, layout, results, &cu, err);
+			r = build_layers(pool, o, plan, layout, results, &cu, pj, err);
 		if (r == 0 && o->cache_dir)
 			r = cache_store(plan, results, strata_oci_layout_blob_dir(layout), o, &cu, err);
 		a.layers_seconds = now_seconds() - t;
@@ -394,6 +398,31 @@ static int build(strata_pool *pool, const strata_layered_options *o, plan_fn mak
 			add_cache_states(*summary_ret, plan, &cu);
 	}
 	cache_use_fini(&cu);
+	return r;
+}
+
+/* With --push: the session first (a bad destination or credentials fail
+ * before any work), then the build (layers pushed as they are made), then
+ * the rest of the image. */
+static int build(strata_pool *pool, const strata_layered_options *o, plan_fn make_plan, json_t **summary_ret,
+		 strata_error *err)
+{
+	if (o->push && o->format == STRATA_FORMAT_DOCKER_ARCHIVE)
+		return strata_error_set(err, 0, "an image is pushed from an OCI output (directory or tarball), not a docker-archive");
+	strata_push_job pj;
+	int r = strata_push_job_start(o->push, o->output, &pj, err);
+	strata_layered_options lo = *o;
+	lo.output = pj.output;
+	json_t *summary = NULL;
+	if (r == 0)
+		r = build_to(pool, &lo, make_plan, &pj, &summary, err);
+	if (r == 0)
+		r = strata_push_job_finish(&pj, summary, err);
+	strata_push_job_fini(&pj);
+	if (r == 0)
+		*summary_ret = summary;
+	else
+		json_decref(summary);
 	return r;
 }
 

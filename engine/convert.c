@@ -6,6 +6,7 @@
 #include "layer_writer.h"
 #include "oci_image.h"
 #include "oci_layout.h"
+#include "push.h"
 #include "ref.h"
 #include "alloc.h"
 #include "tar_check.h"
@@ -627,8 +628,8 @@ static int find_manifest(converter *c, json_t **man, strata_error *err)
 	return 0;
 }
 
-int strata_convert(strata_pool *pool, const strata_convert_options *o, json_t **summary_ret,
-		   strata_error *err)
+static int convert_to(strata_pool *pool, const strata_convert_options *o, strata_push_job *pj, json_t **summary_ret,
+		      strata_error *err)
 {
 	converter c = {.o = o};
 	c.buf = strata_xmalloc(READ_BUF);
@@ -657,7 +658,9 @@ int strata_convert(strata_pool *pool, const strata_convert_options *o, json_t **
 	c.a = strata_archive_in_archive(c.in);
 	/* The total is unknown while streaming: progress says 0. */
 	strata_layer_writer_options wo = {.codec = strata_layer_codec_get(o->compress), .level = o->level,
-					  .progress = o->progress, .progress_arg = o->progress_arg, .cancel = o->cancel};
+					  .progress = o->progress, .progress_arg = o->progress_arg,
+					  .blob_done = pj->session ? strata_push_job_offer : NULL, .blob_done_arg = pj,
+					  .cancel = o->cancel};
 	c.w = strata_layer_writer_create(pool, &wo, strata_oci_layout_blob_dir(l));
 	if ((r = read_archive(&c, err)) < 0 || (r = strata_layer_writer_finish(c.w, err)) < 0 ||
 	    (r = find_manifest(&c, &man, err)) < 0)
@@ -705,5 +708,27 @@ out:
 	free(c.buf);
 	json_decref(man);
 	json_decref(images_sum);
+	return r;
+}
+
+int strata_convert(strata_pool *pool, const strata_convert_options *o, json_t **summary_ret, strata_error *err)
+{
+	strata_push_job pj;
+	int r = strata_push_job_start(o->push, o->output, &pj, err);
+	strata_convert_options co = *o;
+	co.output = pj.output;
+	json_t *summary = NULL;
+	if (r == 0)
+		r = convert_to(pool, &co, &pj, &summary, err);
+	size_t n = json_array_size(json_object_get(summary, "images"));
+	if (r == 0 && o->push && n != 1)
+		r = strata_error_set(err, 0, "push %s: the archive holds %zu images; one destination takes one", o->push->dest, n);
+	if (r == 0)
+		r = strata_push_job_finish(&pj, summary, err);
+	strata_push_job_fini(&pj);
+	if (r == 0)
+		*summary_ret = summary;
+	else
+		json_decref(summary);
 	return r;
 }

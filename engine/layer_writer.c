@@ -94,6 +94,7 @@ struct strata_layer_stream {
 	uint64_t nchunks; /* known at close; UINT64_MAX before */
 	bool draining;
 	bool closed;           /* fd closed after the last chunk (or never opened) */
+	bool named;            /* res->digest and size set when it closed */
 	strata_sha256 *blob_md; /* touched only by the drainer */
 	uint64_t blob_size;     /* touched only by the drainer */
 };
@@ -236,6 +237,13 @@ static void sink_maybe_close(strata_layer_stream *s)
 		fail(s->w, &e);
 	}
 	s->fd = -1;
+	if (s->nchunks > 0 && !strata_layer_writer_stopped(s->w)) {
+		strata_sha256_final_hex(s->blob_md, s->res->digest);
+		s->res->size = s->blob_size;
+		s->named = true;
+		if (s->w->o.blob_done)
+			s->w->o.blob_done(s->w->o.blob_done_arg, s->tmp_path, s->res->digest, s->res->size);
+	}
 	report_progress(s->w, 0, true);
 }
 
@@ -454,9 +462,11 @@ strata_layer_writer *strata_layer_writer_create(strata_pool *pool, const strata_
 
 static int name_blob(strata_layer_stream *s, strata_error *err)
 {
-	strata_sha256_final_hex(s->blob_md, s->res->digest);
-	s->res->size = s->blob_size;
 	assert(s->closed && s->fd < 0);
+	if (!s->named) {
+		strata_sha256_final_hex(s->blob_md, s->res->digest);
+		s->res->size = s->blob_size;
+	}
 	cleanup_free char *final = strata_xasprintf("%s/%s", s->w->blob_dir, s->res->digest);
 	if (rename(s->tmp_path, final) < 0)
 		return strata_error_set(err, errno, "cannot rename blob to '%s'", final);

@@ -50,6 +50,11 @@ typedef struct strata_layer_writer_options {
 	void *progress_arg;
 	uint64_t bytes_total;
 	size_t layers_total;
+	/* Called (from a worker, quick, never concurrently for one layer) as
+	 * soon as a layer's blob is complete: path is its temporary file,
+	 * renamed to blobs/sha256/<digest> by finish. NULL: not called. */
+	void (*blob_done)(void *arg, const char *path, const char digest[65], uint64_t size);
+	void *blob_done_arg;
 	const strata_cancel *cancel;
 } strata_layer_writer_options;
 

@@ -2,6 +2,7 @@
 #include "push.h"
 #include "alloc.h"
 #include "file.h"
+#include "fs_tree.h"
 #include "json_check.h"
 #include "registry_client.h"
 #include "sha256.h"
@@ -24,6 +25,7 @@ typedef struct blob {
 	bool own_fd;
 	const char *action; /* exists, mounted, uploaded; NULL until pushed */
 	struct blob *same;  /* the blob of this digest pushed for it */
+	bool offered;       /* given while the image was built */
 } blob;
 
 typedef struct image {
@@ -360,6 +362,7 @@ void strata_push_session_offer(strata_push_session *s, const char *path, const c
 	b->rb.size = size;
 	memcpy(b->rb.hex, hex, 65);
 	b->own_fd = true;
+	b->offered = true;
 	b->kind = "layer";
 	pthread_mutex_lock(&s->lock);
 	if (s->noffered == s->offered_cap) {
@@ -394,10 +397,11 @@ static json_t *summary(strata_push_session *s, const image *im)
 	json_object_set_new(j, "repository", json_string(strata_registry_repo(s->reg)));
 	json_object_set_new(j, "manifest", json_sprintf("sha256:%s", im->manifest_hex));
 	json_object_set_new(j, "credentials", json_string(strata_registry_credentials(s->reg)));
-	size_t counts[3] = {0};
+	size_t counts[3] = {0}, early = 0;
 	static const char *const actions[] = {"exists", "mounted", "uploaded"};
 	for (size_t i = 0; i < im->nblobs; i++) {
 		const blob *b = &im->blobs[i];
+		early += b->same && b->same->offered;
 		const char *action = b->same ? b->same->action : b->action;
 		json_t *e = json_pack("{s:s, s:s, s:I, s:s}", "digest", "", "kind", b->kind, "size", (json_int_t)b->rb.size,
 				      "action", action ? action : "none");
@@ -410,6 +414,7 @@ static json_t *summary(strata_push_session *s, const image *im)
 	for (size_t k = 0; k < 3; k++)
 		json_object_set_new(j, actions[k], json_integer((json_int_t)counts[k]));
 	json_object_set_new(j, "bytes_sent", json_integer((json_int_t)s->sent));
+	json_object_set_new(j, "pushed_while_building", json_integer((json_int_t)early));
 	return j;
 }
 
@@ -497,4 +502,58 @@ int strata_push(const strata_push_options *o, json_t **summary_ret, strata_error
 		r = strata_push_session_finish(s, o->source, summary_ret, err);
 	strata_push_session_free(s);
 	return r;
+}
+
+/* ---------- --push on a build ---------- */
+
+int strata_push_job_start(const strata_push_options *po, const char *output, strata_push_job *j, strata_error *err)
+{
+	memset(j, 0, sizeof *j);
+	j->output = output;
+	if (po == NULL)
+		return 0;
+	if (strata_push_session_create(po, &j->session, err) < 0)
+		return strata_error_wrap(err, "push %s", po->dest);
+	if (output == NULL) {
+		const char *tmp = getenv("TMPDIR");
+		j->tmp_dir = strata_xasprintf("%s/strata-push-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (mkdtemp(j->tmp_dir) == NULL) {
+			int e = errno;
+			free(j->tmp_dir);
+			j->tmp_dir = NULL;
+			return strata_error_set(err, e, "cannot make a temporary directory for the image");
+		}
+		j->tmp_output = strata_xasprintf("%s/image", j->tmp_dir);
+		j->output = j->tmp_output;
+	}
+	return 0;
+}
+
+void strata_push_job_offer(void *arg, const char *path, const char digest[65], uint64_t size)
+{
+	strata_push_job *j = arg;
+	strata_push_session_offer(j->session, path, digest, size);
+}
+
+int strata_push_job_finish(strata_push_job *j, json_t *summary, strata_error *err)
+{
+	if (j->session == NULL)
+		return 0;
+	json_t *pushed = NULL;
+	if (strata_push_session_finish(j->session, j->output, &pushed, err) < 0)
+		return -1;
+	json_object_set_new(summary, "push", pushed);
+	if (j->tmp_dir)
+		json_object_set_new(summary, "output", json_null());
+	return 0;
+}
+
+void strata_push_job_fini(strata_push_job *j)
+{
+	strata_push_session_free(j->session);
+	if (j->tmp_dir)
+		strata_fs_remove_tree(j->tmp_dir);
+	free(j->tmp_dir);
+	free(j->tmp_output);
+	memset(j, 0, sizeof *j);
 }

@@ -35,4 +35,24 @@ int strata_push_session_finish(strata_push_session *s, const char *source, json_
 /* Stops the upload threads (what is still queued is dropped). Accepts NULL. */
 void strata_push_session_free(strata_push_session *s);
 
+/* --push on a build: a session started before the layers are made, fed
+ * by the layer writer (strata_push_job_offer as its blob_done), and the
+ * finished output pushed. Without an output of its own the build writes
+ * into a temporary directory, removed by fini. */
+typedef struct strata_push_job {
+	strata_push_session *session; /* NULL: no push */
+	char *tmp_dir;
+	const char *output; /* where the build writes: its own output, or in tmp_dir */
+	char *tmp_output;
+} strata_push_job;
+
+/* po NULL: no push (output kept as given). */
+int strata_push_job_start(const strata_push_options *po, const char *output, strata_push_job *j, strata_error *err);
+/* The layer writer's blob_done: arg is the job. */
+void strata_push_job_offer(void *arg, const char *path, const char digest[65], uint64_t size);
+/* Pushes j->output (one image) and adds {push: ...} to summary (its
+ * "output" made null when it was temporary). */
+int strata_push_job_finish(strata_push_job *j, json_t *summary, strata_error *err);
+void strata_push_job_fini(strata_push_job *j);
+
 #endif

@@ -135,6 +135,9 @@ typedef struct strata_layered_options {
 	 * limit). */
 	const char *cache_dir;
 	uint64_t cache_max_size;
+	/* Push the image as it is built (push.h); output may then be NULL (a
+	 * temporary layout). NULL: no push. */
+	const struct strata_push_options *push;
 	strata_progress_fn progress;
 	void *progress_arg;
 	const strata_cancel *cancel;
@@ -188,7 +191,8 @@ typedef struct strata_push_options {
 /* Pushes an image (push.h). *summary_ret: {destination, repository,
  * manifest, blobs: [{digest, kind, size, action: exists|mounted|uploaded}],
  * exists, mounted, uploaded, bytes_sent, credentials: "given", the auth
- * file they came from, or "none"}. */
+ * file they came from, or "none", pushed_while_building: blobs taken from
+ * the layer writer as they were made (--push on a build)}. */
 int strata_push(const strata_push_options *o, json_t **summary_ret, strata_error *err);
 
 /* ---------- the layer cache ---------- */
@@ -209,6 +213,7 @@ typedef struct strata_convert_options {
 	const char *name, *tag; /* override the archive's RepoTags (one image only) */
 	strata_compress compress;
 	int level;
+	const struct strata_push_options *push; /* as build-layered's */
 	strata_progress_fn progress;
 	void *progress_arg;
 	const strata_cancel *cancel;

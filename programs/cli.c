@@ -138,7 +138,7 @@ int cli_docker_archive_check(const char *cmd, cli_common *co)
 
 int cli_common_check(const char *cmd, const cli_common *co)
 {
-	if (co->output == NULL)
+	if (co->output == NULL && !co->output_optional)
 		return cli_usage(cmd, "%s", "missing -o OUT");
 	strata_error err = STRATA_ERROR_INIT;
 	if (strata_compress_check_level(co->compress, co->level, &err) < 0) {

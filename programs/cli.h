@@ -33,6 +33,7 @@ typedef struct cli_common {
 	int level;
 	strata_layout_format format;
 	const char *output;
+	bool output_optional; /* set before check: -o may be left out (--push) */
 } cli_common;
 
 enum {

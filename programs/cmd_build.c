@@ -1,7 +1,7 @@
 /* strata build-layered (nixpkgs' buildLayeredImage) and strata build
  * (buildImage): one option set, the plan differs. */
 #define _GNU_SOURCE
-#include "cli.h"
+#include "cli_push.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,7 +163,7 @@ static const struct option longopts[] = {
 	{"config-json", required_argument, 0, OPT_CONFIG_JSON}, {"layer", required_argument, 0, OPT_LAYER_DIR},
 	{"path", required_argument, 0, OPT_PATH}, {"cache", required_argument, 0, OPT_CACHE},
 	{"cache-max-size", required_argument, 0, OPT_CACHE_MAX},
-	CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+	CLI_COMMON_LONGOPTS, CLI_PUSH_DEST_LONGOPTS, {0, 0, 0, 0}};
 
 /* Which verb is parsing: the flags that belong to the other one are
  * refused by name. */
@@ -333,6 +333,8 @@ static int run_verb(int argc, char **argv, verb *vb)
 	if (env_cache && *env_cache)
 		o.cache_dir = env_cache;
 	cli_common co = {0};
+	cli_registry push;
+	cli_push_init(&push);
 	const char *cmd = vb->cmd;
 	int c, code = 0;
 	optind = 1;
@@ -341,13 +343,28 @@ static int run_verb(int argc, char **argv, verb *vb)
 			fputs(vb->kind == VERB_BUILD ? help_build : vb->kind == VERB_LAYER ? help_layer
 			      : vb->kind == VERB_ASSEMBLE ? help_assemble : vb->kind == VERB_LAYERING ? help_layering
 											  : help_layered, stdout);
+			if (vb->kind != VERB_LAYER && vb->kind != VERB_LAYERING)
+				printf("\nPushing (as strata push):\n"
+				       "  --push docker://HOST[:PORT]/REPO[:TAG]   push the image as it is built: each\n"
+				       "                        layer uploads as soon as it is compressed; without -o\n"
+				       "                        the layout is temporary (removed after the push)\n%s",
+				       cli_push_help);
 			return 0;
 		}
 		int k = cli_common_option(cmd, c, optarg, &co);
+		if (k == 0)
+			k = cli_push_option(cmd, c, optarg, &push);
 		code = k == 2 ? 2 : k == 1 ? 0 : option(c, optarg, &o, vb);
 	}
 	if (code == 0 && optind < argc)
 		code = cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+	if (code == 0 && push.o.dest && (vb->kind == VERB_LAYER || vb->kind == VERB_LAYERING))
+		code = cli_usage(cmd, "%s", "--push is for the verbs that make an image");
+	if (code == 0)
+		code = cli_push_check(cmd, &push, true);
+	if (code == 0 && push.o.dest && co.format == STRATA_FORMAT_DOCKER_ARCHIVE)
+		code = cli_usage(cmd, "%s", "--push needs an OCI output (--format directory or tarball)");
+	co.output_optional = push.o.dest != NULL;
 	if (code == 0)
 		code = cli_common_check(cmd, &co);
 	if (code == 0)
@@ -366,6 +383,7 @@ static int run_verb(int argc, char **argv, verb *vb)
 	o.level = co.level;
 	o.layer_dirs = vb->layer_dirs;
 	o.layer_paths = vb->paths;
+	o.push = push.o.dest ? &push.o : NULL;
 	if (vb->kind == VERB_LAYERING)
 		return print_layering(&o);
 	cli_progress(co.quiet, &o.progress, &o.progress_arg);
@@ -382,6 +400,14 @@ static int run_verb(int argc, char **argv, verb *vb)
 		return cli_report(summary, co.json, co.quiet, "wrote %s (%zu layers, image ID %s)",
 				  strcmp(o.output, "-") ? o.output : "a docker-archive to standard output", nlayers,
 				  json_string_value(json_object_get(summary, "config")));
+	if (o.push) {
+		json_t *p = json_object_get(summary, "push");
+		return cli_report(summary, co.json, co.quiet,
+				  "%s%s%spushed %s (%zu layers, manifest %s; %lld blobs uploaded, %lld existed)",
+				  o.output ? "wrote " : "", o.output ? o.output : "", o.output ? ", " : "", o.push->dest, nlayers, json_string_value(json_object_get(summary, "manifest")),
+				  (long long)json_integer_value(json_object_get(p, "uploaded")),
+				  (long long)json_integer_value(json_object_get(p, "exists")));
+	}
 	return cli_report(summary, co.json, co.quiet, "wrote %s (%zu layers, tag %s, manifest %s)", o.output, nlayers,
 			  json_string_value(json_object_get(summary, "tag")),
 			  json_string_value(json_object_get(summary, "manifest")));

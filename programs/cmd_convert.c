@@ -1,6 +1,6 @@
 /* strata convert: nixpkgs' toOCIImage. */
 #define _GNU_SOURCE
-#include "cli.h"
+#include "cli_push.h"
 
 #include <stdio.h>
 
@@ -22,7 +22,8 @@ static const char help[] =
 enum { OPT_NAME = 1, OPT_TAG };
 
 static const struct option longopts[] = {{"name", required_argument, 0, OPT_NAME},
-					 {"tag", required_argument, 0, OPT_TAG}, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+					 {"tag", required_argument, 0, OPT_TAG}, CLI_COMMON_LONGOPTS,
+					 CLI_PUSH_DEST_LONGOPTS, {0, 0, 0, 0}};
 
 static int job(strata_pool *pool, void *opts, json_t **summary, strata_error *err)
 {
@@ -34,14 +35,21 @@ int cmd_convert(int argc, char **argv)
 	static const char cmd[] = "convert";
 	strata_convert_options o = {.cancel = &cli_cancel};
 	cli_common co = {0};
+	cli_registry push;
+	cli_push_init(&push);
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
 		if (c == 'h') {
-			fputs(help, stdout);
+			printf("%s\nPushing (as strata push):\n"
+			       "  --push docker://HOST[:PORT]/REPO[:TAG]   push the image (one) as it is converted;\n"
+			       "                        without -o the layout is temporary\n%s",
+			       help, cli_push_help);
 			return 0;
 		}
 		int k = cli_common_option(cmd, c, optarg, &co);
+		if (k == 0)
+			k = cli_push_option(cmd, c, optarg, &push);
 		if (k == 2)
 			return 2;
 		if (k == 1)
@@ -53,7 +61,10 @@ int cmd_convert(int argc, char **argv)
 		else
 			return cli_usage(cmd, "%s", "invalid option");
 	}
-	int code = cli_common_check(cmd, &co);
+	int code = cli_push_check(cmd, &push, true);
+	co.output_optional = push.o.dest != NULL;
+	if (code == 0)
+		code = cli_common_check(cmd, &co);
 	if (code != 0)
 		return code;
 	if (optind != argc - 1)
@@ -64,10 +75,17 @@ int cmd_convert(int argc, char **argv)
 	o.force = co.force;
 	o.compress = co.compress;
 	o.level = co.level;
+	o.push = push.o.dest ? &push.o : NULL;
 	cli_progress(co.quiet, &o.progress, &o.progress_arg);
 	json_t *summary = NULL;
 	if ((code = cli_run_on_pool(job, &o, co.threads, co.quiet, &summary)) != 0)
 		return code;
+	if (o.push)
+		return cli_report(summary, co.json, co.quiet, "%s%s%spushed %s (manifest %s; %lld blobs uploaded, %lld existed)",
+				  o.output ? "wrote " : "", o.output ? o.output : "", o.output ? ", " : "", o.push->dest,
+				  json_string_value(json_object_get(json_object_get(summary, "push"), "manifest")),
+				  (long long)json_integer_value(json_object_get(json_object_get(summary, "push"), "uploaded")),
+				  (long long)json_integer_value(json_object_get(json_object_get(summary, "push"), "exists")));
 	return cli_report(summary, co.json, co.quiet, "wrote %s (%zu images)", o.output,
 			  json_array_size(json_object_get(summary, "images")));
 }

@@ -94,8 +94,56 @@ expect_push_fail "the registry says" "$WORK/img2" "docker://127.0.0.1:$pport/str
 cp -r "$WORK/img" "$WORK/broken"; d=$(layer_blobs "$WORK/broken" | tail -1 | cut -d' ' -f1)
 printf 'X' | dd of="$WORK/broken/blobs/sha256/$d" bs=1 seek=20 conv=notrunc 2> /dev/null
 expect_push_fail "refused before upload" "$WORK/broken" "docker://$R/strata/broken:v1"
-expect_push_fail "must be docker://" "$WORK/img" "oci:$WORK/x"
+rc=0; "$STRATA" push "$WORK/img" "oci:$WORK/x" 2> "$WORK/err" || rc=$?
+assert_eq "$rc" 2 "exit code of a destination that is not docker://"
+grep -q "must be docker://" "$WORK/err" || fail "no usage error: $(cat "$WORK/err")"
 expect_push_fail "no image of that tag" "$WORK/img:nope" "docker://$R/strata/img:v1"
+
+# 5. --push on build-layered, build and convert: the pushed image is the
+# local one; without -o a temporary layout, removed; a failed push keeps a
+# written -o (a valid image, pushable later) and leaves no temporary.
+export TMPDIR="$WORK/tmp"; mkdir -p "$TMPDIR"
+"$STRATA" build-layered --json --closure "$WORK/s/closure.json" --store-dir "$SD" --tag v1 -o "$WORK/bp" \
+  --push "docker://$R/strata/built:v1" > "$WORK/b1.json"
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["push"]["manifest"])' "$WORK/b1.json" > "$WORK/m1"
+assert_eq "$(cat "$WORK/m1")" "$(manifest_of "$WORK/bp")" "the manifest pushed by build-layered --push"
+assert_eq "$(manifest_of "$WORK/bp")" "$(manifest_of "$WORK/img")" "build-layered --push wrote the same image"
+# Every layer was made by the writer here: each went up as soon as it was made.
+assert_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["push"]["pushed_while_building"])' "$WORK/b1.json")" \
+  "$((nblobs - 1))" "layers pushed while the image was built"
+skopeo inspect --raw --tls-verify=false "docker://$R/strata/built:v1" > "$WORK/raw"
+assert_eq "sha256:$(sha256sum < "$WORK/raw" | cut -d' ' -f1)" "$(manifest_of "$WORK/bp")" "the manifest the registry serves"
+"$STRATA" build-layered --json --closure "$WORK/s/closure.json" --store-dir "$SD" --tag v1 \
+  --push "docker://$R/strata/built:v2" > "$WORK/b2.json"
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["output"] is None; p=s["push"]
+assert p["exists"] == len(p["blobs"]) and p["uploaded"] == 0, p' "$WORK/b2.json" || fail "build-layered --push without -o: $(cat "$WORK/b2.json")"
+assert_eq "$(ls -A "$TMPDIR")" "" "temporaries left by --push without -o"
+mkdir -p "$WORK/root/etc"; echo hello > "$WORK/root/etc/motd"
+"$STRATA" build -q --copy-to-root "$WORK/root" --tag v1 -o "$WORK/b3"
+"$STRATA" build --json --copy-to-root "$WORK/root" --tag v1 --push "docker://$R/strata/one:v1" > "$WORK/b3.json"
+assert_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["push"]["manifest"])' "$WORK/b3.json")" \
+  "$(manifest_of "$WORK/b3")" "the manifest pushed by build --push"
+"$STRATA" build-layered -q --closure "$WORK/s/closure.json" --store-dir "$SD" --tag v1 --format docker-archive -o "$WORK/d.tar"
+"$STRATA" convert -q "$WORK/d.tar" -o "$WORK/conv"
+"$STRATA" convert --json "$WORK/d.tar" --push "docker://$R/strata/conv:v1" > "$WORK/c1.json"
+assert_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["push"]["manifest"])' "$WORK/c1.json")" \
+  "$(manifest_of "$WORK/conv")" "the manifest pushed by convert --push"
+dead=$(free_port); rc=0
+"$STRATA" build-layered -q --closure "$WORK/s/closure.json" --store-dir "$SD" --tag v1 -o "$WORK/bf" \
+  --push "docker://127.0.0.1:$dead/strata/x:v1" 2> "$WORK/err" || rc=$?
+assert_eq "$rc" 1 "exit code of a build whose push failed"
+[ "$(wc -l < "$WORK/err")" = 1 ] || fail "not one line: $(cat "$WORK/err")"
+"$STRATA" verify -q "$WORK/bf"
+rc=0; "$STRATA" build-layered -q --closure "$WORK/s/closure.json" --store-dir "$SD" --tag v1 \
+  --push "docker://127.0.0.1:$dead/strata/x:v1" 2> /dev/null || rc=$?
+assert_eq "$rc" 1 "exit code of a build whose push failed (no -o)"
+assert_eq "$(ls -A "$TMPDIR")" "" "temporaries left by a failed --push"
+rc=0; "$STRATA" build-layered -q --closure "$WORK/s/closure.json" --store-dir "$SD" --format docker-archive -o "$WORK/x.tar" \
+  --push "docker://$R/strata/x:v1" 2> "$WORK/err" || rc=$?
+assert_eq "$rc" 2 "exit code of --push with a docker-archive"
+rc=0; "$STRATA" build-layered -q --closure "$WORK/s/closure.json" --store-dir "$SD" -o "$WORK/x" --creds a:b 2> "$WORK/err" || rc=$?
+assert_eq "$rc" 2 "exit code of registry options without --push"
+unset TMPDIR
 
 # The registry killed mid-push, then restarted: the second run completes,
 # uploading only what is missing.
