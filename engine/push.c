@@ -363,6 +363,9 @@ void strata_push_session_offer(strata_push_session *s, const char *path, const c
 	memcpy(b->rb.hex, hex, 65);
 	b->own_fd = true;
 	b->offered = true;
+	/* The layer writer hashed these bytes as it wrote them; the registry
+	 * checks the digest of what it receives. */
+	b->rb.hashed = true;
 	b->kind = "layer";
 	pthread_mutex_lock(&s->lock);
 	if (s->noffered == s->offered_cap) {

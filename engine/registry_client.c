@@ -475,7 +475,7 @@ int strata_registry_push_blob(client *c, const strata_registry_blob *b, const ch
 	}
 	if (r.status != 404)
 		return http_error(what, &r, err);
-	if (check_blob(b, c->o->cancel, err) < 0)
+	if (!b->hashed && check_blob(b, c->o->cancel, err) < 0)
 		return -1;
 	cleanup_free char *post = NULL;
 	if (c->o->mount_from) {
@@ -541,21 +541,27 @@ int strata_registry_put_manifest(client *c, const char *ref, const char *media_t
 }
 
 /* localhost and 127.0.0.1 may serve TLS or plain HTTP (as Docker treats
- * them): TLS when the registry speaks it, else HTTP. A certificate that
- * fails verification keeps TLS, so that it is reported, not bypassed. */
+ * them): TLS when the registry speaks it, else HTTP. The probe only asks
+ * whether it speaks TLS (no certificate check, so no CA store to load: a
+ * third of a re-push's time); every real request verifies, so an untrusted
+ * certificate is reported, not bypassed. */
 static void choose_scheme(client *c, dest *d)
 {
 	cleanup_free char *url = strata_xasprintf("https://%s/v2/", d->host);
 	response r;
+	strata_push_options probe = *c->o;
+	probe.tls_verify_off = true;
+	probe.cert_dir = NULL;
+	const strata_push_options *saved = c->o;
+	c->o = &probe;
 	CURLcode cc = request(c, "GET", url, NULL, NULL, 0, NULL, false, &r);
-	if (cc == CURLE_OK || cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
-	    cc == CURLE_SSL_CERTPROBLEM)
+	c->o = saved;
+	if (cc == CURLE_OK)
 		return;
 	char *http = strata_xasprintf("http%s", d->base + 5);
 	free(d->base);
 	d->base = http;
 }
-
 
 static void curl_init(void)
 {

@@ -23,6 +23,7 @@
 #ifndef STRATA_REGISTRY_CLIENT_H
 #define STRATA_REGISTRY_CLIENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "strata.h"
@@ -48,6 +49,7 @@ typedef struct strata_registry_blob {
 	uint64_t size;
 	int fd;
 	uint64_t off;
+	bool hashed; /* hashed as it was written, just now: not read again before upload */
 } strata_registry_blob;
 
 /* Makes the repository hold b. *action_ret: "exists", "mounted" or
