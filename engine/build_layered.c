@@ -217,7 +217,8 @@ static int assemble(const strata_image_plan *p, const strata_layer_result *resul
 static int finish(const strata_image_plan *p, strata_oci_layout *layout, const assembled *a, strata_error *err)
 {
 	json_t *mans = json_array();
-	strata_oci_image_index_add(mans, a->man_hex, a->man_size, a->tag, p->s.architecture, p->s.os);
+	cleanup_free char *full = p->s.name ? strata_ref_qualified(p->s.name, a->tag) : NULL;
+	strata_oci_image_index_add(mans, a->man_hex, a->man_size, a->tag, full, p->s.architecture, p->s.os);
 	json_t *index = strata_oci_image_index(mans);
 	int r = strata_oci_layout_finish(layout, index, err);
 	json_decref(index);

@@ -551,30 +551,54 @@ static int build_image(converter *c, strata_oci_layout *l, json_t *entry, size_t
 
 /* Every reference names one image: the same one listed twice is merged (one
  * index entry), two images under one reference are refused. */
+/* Index entries by the rule of every command (README, "Image names"):
+ * ref.name is the tag and io.containerd.image.name the fully qualified
+ * NAME:TAG; only when images of the archive share a tag is ref.name the
+ * reference as RepoTags gives it, so that oci:DIR:REF stays unambiguous. */
 static int index_entries(image *imgs, size_t n, json_t *mans, strata_error *err)
 {
-	json_t *owner = json_object(); /* ref -> image index */
+	json_t *owner = json_object();    /* full ref -> image index */
+	json_t *tag_owner = json_object(); /* tag -> image index, or -1 when shared */
 	int r = 0;
-	for (size_t i = 0; i < n && r == 0; i++) {
-		size_t k;
-		json_t *ref;
-		json_array_foreach(imgs[i].refs, k, ref)
-		{
-			const char *rs = json_string_value(ref);
-			json_t *prev = json_object_get(owner, rs);
-			if (prev != NULL) {
-				size_t j = (size_t)json_integer_value(prev);
-				if (strcmp(imgs[j].man_hex, imgs[i].man_hex) != 0) {
-					r = strata_error_set(err, 0, "manifest.json: '%s' names two different images", rs);
+	for (int pass = 0; pass < 2 && r == 0; pass++) {
+		for (size_t i = 0; i < n && r == 0; i++) {
+			size_t k;
+			json_t *ref;
+			json_array_foreach(imgs[i].refs, k, ref)
+			{
+				const char *rs = json_string_value(ref);
+				strata_ref pr = {0};
+				/* A bare tag or a config-derived tag has no name. */
+				bool named = strchr(rs, '/') || strchr(rs, ':');
+				if (named && (r = strata_ref_parse(rs, &pr, err)) < 0) {
+					strata_ref_fini(&pr);
 					break;
 				}
-				continue;
+				const char *tag = named ? (pr.tag ? pr.tag : "latest") : rs;
+				json_t *prev = json_object_get(pass ? owner : tag_owner, pass ? rs : tag);
+				if (pass == 0) {
+					if (prev == NULL)
+						json_object_set_new(tag_owner, tag, json_integer((json_int_t)i));
+					else if (json_integer_value(prev) >= 0 &&
+						 strcmp(imgs[json_integer_value(prev)].man_hex, imgs[i].man_hex) != 0)
+						json_object_set_new(tag_owner, tag, json_integer(-1));
+				} else if (prev != NULL) {
+					size_t j = (size_t)json_integer_value(prev);
+					if (strcmp(imgs[j].man_hex, imgs[i].man_hex) != 0)
+						r = strata_error_set(err, 0, "manifest.json: '%s' names two different images", rs);
+				} else {
+					json_object_set_new(owner, rs, json_integer((json_int_t)i));
+					bool shared = json_integer_value(json_object_get(tag_owner, tag)) < 0;
+					cleanup_free char *full = named ? strata_ref_qualified(pr.name, tag) : NULL;
+					strata_oci_image_index_add(mans, imgs[i].man_hex, imgs[i].man_size, shared ? rs : tag, full,
+								   imgs[i].arch, imgs[i].os);
+				}
+				strata_ref_fini(&pr);
 			}
-			json_object_set_new(owner, rs, json_integer((json_int_t)i));
-			strata_oci_image_index_add(mans, imgs[i].man_hex, imgs[i].man_size, rs, imgs[i].arch, imgs[i].os);
 		}
 	}
 	json_decref(owner);
+	json_decref(tag_owner);
 	return r;
 }
 

@@ -108,10 +108,12 @@ json_t *strata_oci_image_manifest(const char *cfg_hex, uint64_t cfg_size, json_t
 }
 
 void strata_oci_image_index_add(json_t *manifests, const char *man_hex, uint64_t man_size, const char *ref,
-				const char *arch, const char *os)
+				const char *full_name, const char *arch, const char *os)
 {
 	json_t *d = strata_oci_image_descriptor(STRATA_OCI_MT_MANIFEST, man_hex, man_size);
 	json_t *ann = json_object();
+	if (full_name)
+		json_object_set_new(ann, "io.containerd.image.name", json_string(full_name));
 	json_object_set_new(ann, "org.opencontainers.image.ref.name", json_string(ref));
 	json_object_set_new(d, "annotations", ann);
 	json_t *plat = json_object();

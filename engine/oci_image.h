@@ -60,10 +60,12 @@ json_t *strata_oci_image_config_from_docker(json_t *docker_config);
  * reference is taken). */
 json_t *strata_oci_image_manifest(const char *cfg_hex, uint64_t cfg_size, json_t *layers);
 
-/* An index.json entry for a manifest, tagged with ref (ref.name) and the
- * platform, appended to manifests. */
+/* An index.json entry for a manifest, tagged with ref (ref.name: what
+ * oci:DIR:REF addresses), full_name (io.containerd.image.name, the name
+ * podman and containerd give the image; NULL: none) and the platform,
+ * appended to manifests. */
 void strata_oci_image_index_add(json_t *manifests, const char *man_hex, uint64_t man_size, const char *ref,
-				const char *arch, const char *os);
+				const char *full_name, const char *arch, const char *os);
 /* The index.json object around manifests (stolen). */
 json_t *strata_oci_image_index(json_t *manifests);
 

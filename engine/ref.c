@@ -174,3 +174,14 @@ int strata_ref_parse(const char *s, strata_ref *ref, strata_error *err)
 		r = strata_ref_check_tag(ref->tag, err);
 	return r < 0 ? strata_error_wrap(err, "reference '%s'", s) : 0;
 }
+
+char *strata_ref_qualified(const char *name, const char *tag)
+{
+	const char *slash = strchr(name, '/');
+	size_t first = slash ? (size_t)(slash - name) : strlen(name);
+	bool registry = slash && (memchr(name, '.', first) || memchr(name, ':', first) ||
+				  (first == 9 && !strncmp(name, "localhost", 9)));
+	if (registry)
+		return strata_xasprintf("%s:%s", name, tag);
+	return strata_xasprintf("docker.io/%s%s:%s", slash ? "" : "library/", name, tag);
+}

@@ -38,4 +38,11 @@ typedef struct strata_ref {
 int strata_ref_parse(const char *s, strata_ref *ref, strata_error *err);
 void strata_ref_fini(strata_ref *ref);
 
+/* NAME:TAG fully qualified as Docker, podman and containerd store names
+ * (a new string): a name whose first component is not a registry (no '.'
+ * or ':', not localhost) is on docker.io, and one component there is
+ * library/NAME. This is the io.containerd.image.name an OCI index carries
+ * beside ref.name (the tag), so that every client keeps the name. */
+char *strata_ref_qualified(const char *name, const char *tag);
+
 #endif

@@ -18,6 +18,9 @@ gen_store() { "$TOP/scripts/gen-store" "$@" >/dev/null; }
 # ref_of LAYOUT: the ref.name of the single manifest in index.json
 ref_of() { python3 -c 'import json,sys;print(json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"])' "$1"; }
 
+# cname_of LAYOUT: the io.containerd.image.name of the single manifest (or "none")
+cname_of() { python3 -c 'import json,sys;print(json.load(open(sys.argv[1]+"/index.json"))["manifests"][0].get("annotations",{}).get("io.containerd.image.name","none"))' "$1"; }
+
 # manifest_json LAYOUT: the manifest bytes
 manifest_json() { python3 -c '
 import json,sys

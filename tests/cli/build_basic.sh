@@ -67,5 +67,16 @@ assert_eq "$(stat -c %a "$R$SD")" 755 "mode of the store dir"
 skopeo --insecure-policy inspect oci-archive:"$WORK/img.tar":v1 > /dev/null
 mkdir "$WORK/untar" && tar -xf "$WORK/img.tar" -C "$WORK/untar"
 diff -r "$WORK/img" "$WORK/untar" || fail "tarball differs from the directory layout"
+# Names (README "Image names"): ref.name is the tag, io.containerd.image.name
+# the fully qualified name; none without --name.
+for n in "strata/hello docker.io/strata/hello:v1" "hello docker.io/library/hello:v1" \
+         "localhost:5000/a/b localhost:5000/a/b:v1" "ghcr.io/x/y ghcr.io/x/y:v1"; do
+  set -- $n
+  "$STRATA" build-layered -q --closure "$WORK/s/closure.json" --store-dir "$SD" --name "$1" --tag v1 -o "$WORK/named"
+  assert_eq "$(ref_of "$WORK/named")" v1 "ref.name with --name $1"
+  assert_eq "$(cname_of "$WORK/named")" "$2" "io.containerd.image.name with --name $1"
+  rm -rf "$WORK/named"
+done
+assert_eq "$(cname_of "$WORK/img")" none "io.containerd.image.name without --name"
 no_leftovers "$WORK"
 echo ok

@@ -35,7 +35,10 @@ diff -r "$WORK/n1" "$WORK/n8" > /dev/null || fail "file/stdin or thread counts g
 "$STRATA" verify -q "$WORK/n1"
 oci-image-tool validate --type image "$WORK/n1" > "$WORK/oit.log" 2>&1 || fail "oci-image-tool: $(cat "$WORK/oit.log")"
 grep -q "Validation succeeded" "$WORK/oit.log" || fail "oci-image-tool did not succeed"
-assert_eq "$(ref_of "$WORK/n1")" "strata/img0:latest" "ref from RepoTags"
+# One rule for names (README): ref.name the tag, io.containerd.image.name
+# the fully qualified name.
+assert_eq "$(ref_of "$WORK/n1")" "latest" "ref.name from RepoTags"
+assert_eq "$(cname_of "$WORK/n1")" "docker.io/strata/img0:latest" "io.containerd.image.name from RepoTags"
 
 # 3. the whole archive gzip- or zstd-compressed; gzip-compressed layers inside
 gzip -c "$WORK/nix.tar" > "$WORK/nix.tar.gz"; zstd -q -c "$WORK/nix.tar" > "$WORK/nix.tar.zst"
@@ -53,15 +56,18 @@ python3 - "$WORK/two" <<'P'
 import json, sys
 ms = json.load(open(sys.argv[1] + "/index.json"))["manifests"]
 refs = sorted(m["annotations"]["org.opencontainers.image.ref.name"] for m in ms)
-assert refs == ["strata/img0:latest", "strata/img1:latest", "strata/img1:v2"], refs
+# "latest" names two images: those keep the whole reference as ref.name.
+assert refs == ["strata/img0:latest", "strata/img1:latest", "v2"], refs
+names = sorted(m["annotations"]["io.containerd.image.name"] for m in ms)
+assert names == ["docker.io/strata/img0:latest", "docker.io/strata/img1:latest", "docker.io/strata/img1:v2"], names
 assert len({m["digest"] for m in ms}) == 2
 P
 "$STRATA" verify -q "$WORK/two"
-[ "$(diffs_config "$WORK/two" strata/img1:v2)" = "$(diffs_config "$WORK/two" strata/img1:latest)" ] || fail "tags of one image differ"
+[ "$(diffs_config "$WORK/two" v2)" = "$(diffs_config "$WORK/two" strata/img1:latest)" ] || fail "tags of one image differ"
 # --tag with several images is refused; with one it renames
 if "$STRATA" convert -q "$WORK/two.tar" --tag x -o "$WORK/bad" 2> "$WORK/err"; then fail "--tag with 2 images"; fi
 "$STRATA" convert -q "$WORK/nix.tar" --name my/app --tag t1 --format tarball -o "$WORK/named.tar"
-skopeo --insecure-policy inspect oci-archive:"$WORK/named.tar":my/app:t1 > /dev/null
+skopeo --insecure-policy inspect oci-archive:"$WORK/named.tar":t1 > /dev/null
 
 # 5. bad archives: one line, non-zero, nothing left
 bad() {

@@ -106,7 +106,8 @@ export SKOPEO_TAR=$(nix-store --add "$WORK/sk.tar" 2> /dev/null)
 fsk=$(build fromSkopeo)
 "$STRATA" verify -q "$fsk"
 case "$fsk" in *-sk-oci) ;; *) fail "toOCIImage's name for a store path: $fsk" ;; esac
-umoci unpack --image "$fsk:docker.io/strata/sayer:v1" "$WORK/b3" > /dev/null
+umoci unpack --image "$fsk:v1" "$WORK/b3" > /dev/null
+assert_eq "$(cname_of "$fsk")" "docker.io/strata/sayer:v1" "toOCIImage's io.containerd.image.name"
 [ -x "$WORK/b3/rootfs/bin/cowsay" ] || fail "toOCIImage of skopeo's archive lost files"
 
 # 5. buildContainer: args, readonly = false; runc runs it.
