@@ -5,6 +5,7 @@
 #include "image_config.h"
 #include "layer_writer.h"
 #include "oci_image.h"
+#include "json_check.h"
 #include "oci_layout.h"
 #include "push.h"
 #include "ref.h"
@@ -636,14 +637,77 @@ static int open_input(const char *input, const strata_cancel *cancel, strata_err
 	return fd;
 }
 
+/* "blobs/sha256/<hex>" of a descriptor's digest, or NULL. */
+static char *blob_name(json_t *desc)
+{
+	const char *d = json_string_value(json_object_get(desc, "digest"));
+	return d && strata_json_is_sha256(d) ? strata_xasprintf("blobs/sha256/%s", d + 7) : NULL;
+}
+
+/* An oci-archive (podman save --format oci-archive, buildah, skopeo, strata
+ * --format tarball): its index and manifests read as the Docker
+ * manifest.json they stand for; the names from io.containerd.image.name,
+ * else ref.name. */
+static int manifest_from_index(converter *c, member *im, json_t **man, strata_error *err)
+{
+	if (im->json_too_large)
+		return strata_error_set(err, 0, "index.json is larger than %u MiB", MAX_JSON_MEMBER >> 20);
+	cleanup_json json_t *index = json_loadb(im->json, im->json_len, 0, NULL);
+	json_t *mans = json_object_get(index, "manifests"), *d;
+	if (!json_is_array(mans) || json_array_size(mans) == 0)
+		return strata_error_set(err, 0, "index.json: expected a non-empty list of manifests");
+	*man = json_array();
+	size_t i;
+	json_array_foreach(mans, i, d) {
+		const char *mt = json_string_value(json_object_get(d, "mediaType"));
+		if (mt && (strstr(mt, "image.index") || strstr(mt, "manifest.list")))
+			return strata_error_set(err, 0, "index.json[%zu]: a multi-platform index; copy one platform out first "
+							"(skopeo copy --override-arch ARCH)", i);
+		cleanup_free char *mname = blob_name(d);
+		if (mname == NULL)
+			return strata_error_set(err, 0, "index.json[%zu]: an invalid digest", i);
+		member *mm = json_member(c, mname, "manifest", i, err);
+		if (mm == NULL)
+			return -1;
+		cleanup_json json_t *m = json_loadb(mm->json, mm->json_len, 0, NULL);
+		char *cfg = blob_name(json_object_get(m, "config"));
+		json_t *layers = json_object_get(m, "layers"), *l, *names = json_array(), *tags = json_array();
+		size_t k;
+		json_array_foreach(layers, k, l) {
+			char *ln = blob_name(l);
+			json_array_append_new(names, ln ? json_string(ln) : json_null());
+			free(ln);
+		}
+		json_t *ann = json_object_get(d, "annotations");
+		const char *full = json_string_value(json_object_get(ann, "io.containerd.image.name"));
+		const char *ref = json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name"));
+		if (full || ref)
+			json_array_append_new(tags, json_string(full ? full : ref));
+		json_array_append_new(*man, json_pack("{s:s?, s:o, s:o}", "Config", cfg, "RepoTags", tags, "Layers", names));
+		free(cfg);
+		if (!json_is_array(layers) || json_object_get(json_array_get(*man, i), "Config") == NULL)
+			return strata_error_set(err, 0, "manifest %s: needs a config and layers", mname);
+	}
+	return 0;
+}
+
 static int find_manifest(converter *c, json_t **man, strata_error *err)
 {
 	member *mm = find_member(c, "manifest.json");
 	json_error_t je;
 	if (mm != NULL && mm->json_too_large)
 		return strata_error_set(err, 0, "manifest.json is larger than %u MiB", MAX_JSON_MEMBER >> 20);
+	member *im = mm == NULL ? find_member(c, "index.json") : NULL;
+	if (im != NULL && (im->json || im->json_too_large)) {
+		int r = manifest_from_index(c, im, man, err);
+		if (r == 0 && json_array_size(*man) > 1 && (c->o->name || c->o->tag))
+			r = strata_error_set(err, 0, "the archive holds %zu images: a name or tag applies to one",
+					     json_array_size(*man));
+		return r;
+	}
 	if (mm == NULL || mm->json == NULL)
-		return strata_error_set(err, 0, "'%s' has no manifest.json: not a Docker archive", c->o->input);
+		return strata_error_set(err, 0, "'%s' has neither manifest.json nor index.json: not a Docker or OCI archive",
+					c->o->input);
 	if ((*man = json_loadb(mm->json, mm->json_len, 0, &je)) == NULL || !json_is_array(*man) || json_array_size(*man) == 0)
 		return strata_error_set(err, 0, "manifest.json: expected a non-empty JSON list of images");
 	if (json_array_size(*man) > 1 && (c->o->name || c->o->tag))
