@@ -74,7 +74,7 @@ static json_t *make_config(const strata_bundle_options *o, json_t *bind_mounts, 
 	json_t *cfg = json_object();
 	/* 1.0.2: what every runtime accepts (crun before 1.14 refuses 1.2.0); the
 	 * bundle uses nothing newer. */
-	json_object_set_new(cfg, "ociVersion", json_string("1.0.2"));
+	json_object_set_new(cfg, "ociVersion", json_string(o->oci_version ? o->oci_version : "1.0.2"));
 
 	json_t *proc = json_object();
 	json_object_set_new(proc, "terminal", json_boolean(o->terminal));
@@ -416,6 +416,23 @@ static int check_program(const char *prog, const char *store_dir, strata_error *
 	return 0;
 }
 
+/* MAJOR.MINOR.PATCH with an optional -SUFFIX of [0-9A-Za-z.-] (semver, as
+ * the runtime-spec's ociVersion). */
+static bool is_spec_version(const char *v)
+{
+	for (int part = 0; part < 3; part++) {
+		if (*v < '0' || *v > '9')
+			return false;
+		while (*v >= '0' && *v <= '9')
+			v++;
+		if (part < 2 && *v++ != '.')
+			return false;
+	}
+	if (*v == '-')
+		return v[1] && strspn(v + 1, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.-") == strlen(v + 1);
+	return *v == '\0';
+}
+
 static int check_options(const strata_bundle_options *o, const char *store_dir, strata_error *err)
 {
 	if (o->nargs == 0)
@@ -447,6 +464,8 @@ static int check_options(const strata_bundle_options *o, const char *store_dir, 
 		if (!*o->hostname || strlen(o->hostname) > 64)
 			return strata_error_set(err, 0, "hostname '%s' must be 1 to 64 characters", o->hostname);
 	}
+	if (o->oci_version && !is_spec_version(o->oci_version))
+		return strata_error_set(err, 0, "runtime-spec version '%s' is not MAJOR.MINOR.PATCH[-SUFFIX]", o->oci_version);
 	return 0;
 }
 

@@ -238,6 +238,7 @@ typedef struct strata_bundle_options {
 	size_t nenv;
 	const char *cwd;      /* NULL: / */
 	const char *hostname; /* NULL: none */
+	const char *oci_version; /* config.json's ociVersion (MAJOR.MINOR.PATCH[-x]); NULL: 1.0.2 */
 	char *const *mounts;  /* mount specs (mount_spec.h), in order */
 	size_t nmounts;
 	bool terminal, readonly, rootless;

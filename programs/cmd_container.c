@@ -20,6 +20,9 @@ static const char help[] =
 	"  --env K=V             environment (repeatable; PATH defaults to runc's)\n"
 	"  --cwd DIR             working directory (default /)\n"
 	"  --hostname NAME       container hostname\n"
+	"  --oci-version V       the runtime-spec version config.json declares (default\n"
+	"                        1.0.2: runc and crun as shipped accept it, and the\n"
+	"                        bundle uses nothing newer; crun before 1.14 refuses 1.2.0)\n"
 	"  --mount SPEC          type=bind,source=/host,destination=/data,options=ro\n"
 	"                        (repeatable, mounted in order after the defaults)\n"
 	"  --readonly            read-only root filesystem\n"
@@ -29,7 +32,7 @@ static const char help[] =
 	"  --force, --json, -q/--quiet, -h/--help\n";
 
 enum { OPT_CLOSURE = 1, OPT_STORE_DIR, OPT_MODE, OPT_ENV, OPT_CWD, OPT_HOST, OPT_MOUNT, OPT_RO, OPT_ROOTLESS,
-       OPT_TERM, OPT_OS, OPT_ARCH };
+       OPT_TERM, OPT_OS, OPT_ARCH, OPT_OCI_VERSION };
 
 static const struct option longopts[] = {
 	{"output", required_argument, 0, 'o'}, {"closure", required_argument, 0, OPT_CLOSURE},
@@ -38,7 +41,8 @@ static const struct option longopts[] = {
 	{"hostname", required_argument, 0, OPT_HOST}, {"mount", required_argument, 0, OPT_MOUNT},
 	{"readonly", no_argument, 0, OPT_RO}, {"rootless", no_argument, 0, OPT_ROOTLESS},
 	{"terminal", no_argument, 0, OPT_TERM}, {"os", required_argument, 0, OPT_OS},
-	{"arch", required_argument, 0, OPT_ARCH}, {"force", no_argument, 0, CLI_OPT_FORCE},
+	{"arch", required_argument, 0, OPT_ARCH}, {"oci-version", required_argument, 0, OPT_OCI_VERSION},
+	{"force", no_argument, 0, CLI_OPT_FORCE},
 	{"json", no_argument, 0, CLI_OPT_JSON}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
 	{0, 0, 0, 0}};
 
@@ -62,6 +66,7 @@ static int option(int c, char *arg, strata_bundle_options *o, char ***env, char 
 	case OPT_ENV: cli_push(env, &o->nenv, arg); break;
 	case OPT_CWD: o->cwd = arg; break;
 	case OPT_HOST: o->hostname = arg; break;
+	case OPT_OCI_VERSION: o->oci_version = arg; break;
 	case OPT_MOUNT: cli_push(mounts, &o->nmounts, arg); break;
 	case OPT_RO: o->readonly = true; break;
 	case OPT_ROOTLESS: o->rootless = true; break;
