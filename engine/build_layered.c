@@ -110,7 +110,7 @@ static int cache_keys(const strata_layered_options *o, const strata_image_plan *
 /* OCI outputs: the entries of the keyed layers. */
 static int cache_lookup(const strata_layered_options *o, const strata_image_plan *p, cache_use *cu, strata_error *err)
 {
-	const strata_layer_codec *codec = strata_layer_codec_get(p->s.compress);
+	const strata_layer_codec *codec = p->s.codec;
 	int r = cache_keys(o, p, codec->name, p->s.level, codec->chunk_size, true, cu, err);
 	for (size_t i = 0; i < p->nlayers && r == 0; i++)
 		if (cu->keyed[i] && strata_layer_cache_get(cu->cache, cu->keys[i], &cu->entries[i], err) == 1)
@@ -149,7 +149,7 @@ static int build_layers(strata_pool *pool, const strata_layered_options *o, cons
 {
 	const strata_image_settings *s = &p->s;
 	strata_layer_writer_options wo = {
-		.codec = strata_layer_codec_get(s->compress),
+		.codec = s->codec,
 		.level = s->level,
 		.progress = o->progress,
 		.progress_arg = o->progress_arg,
@@ -473,7 +473,7 @@ int strata_build_layer(strata_pool *pool, const strata_layered_options *o, json_
 	}
 	if (r == 0) {
 		const strata_image_settings *s = &plan->s;
-		strata_layer_writer_options wo = {.codec = strata_layer_codec_get(s->compress), .level = s->level,
+		strata_layer_writer_options wo = {.codec = s->codec, .level = s->level,
 						  .progress = o->progress, .progress_arg = o->progress_arg,
 						  .bytes_total = plan->bytes_total, .layers_total = 1, .cancel = o->cancel};
 		strata_tar_options tar = {.mtime = s->mtime, .uid = s->uid, .gid = s->gid, .uname = s->uname,

@@ -733,7 +733,12 @@ static int convert_to(strata_pool *pool, const strata_convert_options *o, strata
 		goto out;
 	if (o->tag && (r = strata_ref_check_tag(o->tag, err)) < 0)
 		goto out;
-	if ((r = strata_compress_check_level(o->compress, o->level, err)) < 0)
+	if (o->gzip_single_member && o->compress != STRATA_COMPRESS_GZIP) {
+		r = strata_error_set(err, 0, "a single gzip member is for gzip compression");
+		goto out;
+	}
+	if ((r = strata_layer_codec_check_level(strata_layer_codec_for(o->compress, o->gzip_single_member), o->level,
+						err)) < 0)
 		goto out;
 	const char *inputs[] = {strcmp(o->input, "-") ? o->input : NULL};
 	strata_output_options oo = {.force = o->force, .inputs = inputs, .ninputs = 1, .cancel = o->cancel};
@@ -745,7 +750,8 @@ static int convert_to(strata_pool *pool, const strata_convert_options *o, strata
 		goto out;
 	c.a = strata_archive_in_archive(c.in);
 	/* The total is unknown while streaming: progress says 0. */
-	strata_layer_writer_options wo = {.codec = strata_layer_codec_get(o->compress), .level = o->level,
+	strata_layer_writer_options wo = {.codec = strata_layer_codec_for(o->compress, o->gzip_single_member),
+					  .level = o->level,
 					  .progress = o->progress, .progress_arg = o->progress_arg,
 					  .blob_done = pj->session ? strata_push_job_offer : NULL, .blob_done_arg = pj,
 					  .cancel = o->cancel};

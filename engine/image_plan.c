@@ -239,10 +239,13 @@ static int resolve_settings(strata_image_plan *p, const strata_layered_options *
 			  : strata_nix_conf_str(conf, "architecture") ? strata_nix_conf_str(conf, "architecture")
 								       : strata_image_plan_host_arch();
 	s->os = STRATA_DEFAULT_OS;
-	const strata_layer_codec *codec = strata_layer_codec_get(o->compress);
+	if (o->gzip_single_member && o->compress != STRATA_COMPRESS_GZIP)
+		return strata_error_set(err, 0, "a single gzip member is for gzip compression");
+	const strata_layer_codec *codec = strata_layer_codec_for(o->compress, o->gzip_single_member);
 	if ((r = strata_layer_codec_check_level(codec, o->level, err)) < 0)
 		return r;
 	s->compress = o->compress;
+	s->codec = codec;
 	s->level = strata_layer_codec_level(codec, o->level);
 	if ((r = resolve_names(p, o, err)) < 0)
 		return r;

@@ -54,6 +54,7 @@ typedef struct strata_image_settings {
 	const char *name;      /* NULL: none */
 	const char *tag;       /* NULL: derived from the config digest */
 	strata_compress compress;
+	const struct strata_layer_codec *codec; /* compress's, or gzip as one member */
 	int level;      /* resolved: never 0 for a codec with levels */
 	json_t *config; /* the runtime config, normalised (owned by the plan) */
 	/* Docker archives: created as Python's isoformat, the runtime config as

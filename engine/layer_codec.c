@@ -4,6 +4,7 @@
 
 #include <libdeflate.h>
 #include <string.h>
+#include <zlib.h>
 #include <zstd.h>
 
 /* ---------- gzip (libdeflate) ---------- */
@@ -34,6 +35,76 @@ static size_t gzip_compress(void *ctx, const void *in, size_t n, void *out, size
 static void gzip_free(void *ctx)
 {
 	libdeflate_free_compressor(ctx);
+}
+
+/* ---------- gzip as one member (zlib, pigz's method) ---------- */
+
+static size_t gzip1_bound(int level, size_t n)
+{
+	(void)level;
+	/* deflate's worst case plus the sync flush's empty stored block */
+	return compressBound((uLong)n) + 16;
+}
+
+static void *gzip1_new(int level)
+{
+	z_stream *z = strata_xcalloc(1, sizeof *z);
+	/* Raw deflate (no zlib or gzip wrapper): the writer frames the layer. */
+	if (deflateInit2(z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		strata_oom(); /* the level was checked: only memory can fail */
+	return z;
+}
+
+static size_t gzip1_compress_dict(void *ctx, const void *dict, size_t dict_len, const void *in, size_t n, void *out,
+				  size_t cap)
+{
+	z_stream *z = ctx;
+	if (deflateReset(z) != Z_OK || (dict_len && deflateSetDictionary(z, dict, (uInt)dict_len) != Z_OK))
+		return 0;
+	z->next_in = (Bytef *)(uintptr_t)in; /* zlib's API is not const */
+	z->avail_in = (uInt)n;
+	z->next_out = out;
+	z->avail_out = (uInt)cap;
+	/* A sync flush: every byte out, ending byte-aligned, the stream open. */
+	int r = deflate(z, Z_SYNC_FLUSH);
+	if (r != Z_OK || z->avail_in != 0 || z->avail_out == 0)
+		return 0;
+	return cap - z->avail_out;
+}
+
+static void gzip1_free(void *ctx)
+{
+	if (ctx) {
+		deflateEnd(ctx);
+		free(ctx);
+	}
+}
+
+static size_t gzip1_head(unsigned char *out)
+{
+	/* ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=unix: fixed, so the bytes
+	 * depend on the content only. */
+	static const unsigned char h[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+	memcpy(out, h, sizeof h);
+	return sizeof h;
+}
+
+static size_t gzip1_tail(uint32_t crc, uint64_t n, unsigned char *out)
+{
+	/* A final empty fixed-Huffman block (BFINAL=1, BTYPE=01, end of block),
+	 * then CRC-32 and ISIZE (the size mod 2^32), little-endian. */
+	out[0] = 0x03;
+	out[1] = 0x00;
+	for (int i = 0; i < 4; i++) {
+		out[2 + i] = (unsigned char)(crc >> (8 * i));
+		out[6 + i] = (unsigned char)((uint32_t)n >> (8 * i));
+	}
+	return 10;
+}
+
+static uint32_t gzip1_crc(uint32_t prev, const void *in, size_t n)
+{
+	return libdeflate_crc32(prev, in, n);
 }
 
 /* ---------- zstd ---------- */
@@ -71,12 +142,22 @@ static void zstd_free(void *ctx)
  * one stream, 4 MiB 1%), none 1 MiB (only the pipeline's granularity). */
 static const strata_layer_codec codecs[] = {
 	{STRATA_COMPRESS_GZIP, "gzip", 1u << 20, 6, 1, 12, gzip_bound,
-	 gzip_new, gzip_compress, gzip_free},
+	 gzip_new, gzip_compress, gzip_free, 0, NULL, NULL, NULL, NULL},
 	{STRATA_COMPRESS_ZSTD, "zstd", 4u << 20, 3, 1, 19, zstd_bound,
-	 zstd_new, zstd_compress, zstd_free},
+	 zstd_new, zstd_compress, zstd_free, 0, NULL, NULL, NULL, NULL},
 	{STRATA_COMPRESS_NONE, "none", 1u << 20, 0, 0, 0, NULL, NULL, NULL,
-	 NULL},
+	 NULL, 0, NULL, NULL, NULL, NULL},
 };
+
+/* 1 MiB chunks as gzip's; zlib's levels. */
+static const strata_layer_codec gzip_single_member = {
+	STRATA_COMPRESS_GZIP, "gzip-single-member", 1u << 20, 6, 1, 9, gzip1_bound, gzip1_new, NULL, gzip1_free,
+	32768, gzip1_compress_dict, gzip1_head, gzip1_tail, gzip1_crc};
+
+const strata_layer_codec *strata_layer_codec_for(strata_compress c, bool single_member)
+{
+	return single_member && c == STRATA_COMPRESS_GZIP ? &gzip_single_member : strata_layer_codec_get(c);
+}
 
 const strata_layer_codec *strata_layer_codec_get(strata_compress c)
 {

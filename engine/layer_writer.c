@@ -39,6 +39,8 @@ typedef struct chunk {
 	size_t in_len;
 	unsigned char *out; /* compressed bytes; NULL for the none codec (in is written) */
 	size_t out_len;
+	unsigned char *dict; /* framed codecs: the bytes before in */
+	size_t dict_len;
 } chunk;
 
 struct strata_layer_writer {
@@ -86,6 +88,8 @@ struct strata_layer_stream {
 	uint64_t next_seq;
 	strata_sha256 *tar_md;
 	uint64_t tar_size;
+	unsigned char *tail; /* framed codecs: the last dict_size bytes submitted */
+	size_t tail_len;
 
 	/* Sink state, under sink_mutex. */
 	pthread_mutex_t sink_mutex;
@@ -97,6 +101,7 @@ struct strata_layer_stream {
 	bool named;            /* res->digest and size set when it closed */
 	strata_sha256 *blob_md; /* touched only by the drainer */
 	uint64_t blob_size;     /* touched only by the drainer */
+	uint32_t check;         /* framed codecs: the checksum so far (drainer) */
 };
 
 /* err's message becomes the writer's first error (or is dropped). */
@@ -157,7 +162,8 @@ static chunk *chunk_acquire(strata_layer_writer *w)
 			pthread_mutex_unlock(&w->budget_mutex);
 			chunk *c = strata_xcalloc(1, sizeof *c);
 			c->in = strata_xmalloc(w->chunk_size);
-			c->out = w->o.codec->compress ? strata_xmalloc(w->out_cap) : NULL;
+			c->dict = w->o.codec->dict_size ? strata_xmalloc(w->o.codec->dict_size) : NULL;
+			c->out = w->o.codec->bound ? strata_xmalloc(w->out_cap) : NULL;
 			return c;
 		}
 		/* Budget spent: compress one of our own pending chunks rather
@@ -204,22 +210,36 @@ static void report_progress(strata_layer_writer *w, size_t bytes, bool layer_don
 	pthread_mutex_unlock(&w->progress_mutex);
 }
 
-static void sink_process(strata_layer_stream *s, chunk *c)
+/* Appends to the blob (and its digest). */
+static bool sink_append(strata_layer_stream *s, const unsigned char *data, size_t n)
 {
-	strata_layer_writer *w = s->w;
-	if (strata_layer_writer_stopped(w))
-		return;
-	const unsigned char *data = c->out ? c->out : c->in;
-	size_t n = c->out ? c->out_len : c->in_len;
 	strata_sha256_update(s->blob_md, data, n);
 	s->blob_size += n;
 	int r = strata_file_write_all(s->fd, data, n);
 	if (r < 0) {
 		strata_error e = STRATA_ERROR_INIT;
-		strata_error_set(&e, -r, "cannot write layer blob in '%s'", w->blob_dir);
-		fail(w, &e);
-		return;
+		strata_error_set(&e, -r, "cannot write layer blob in '%s'", s->w->blob_dir);
+		fail(s->w, &e);
+		return false;
 	}
+	return true;
+}
+
+static void sink_process(strata_layer_stream *s, chunk *c)
+{
+	strata_layer_writer *w = s->w;
+	const strata_layer_codec *codec = w->o.codec;
+	if (strata_layer_writer_stopped(w))
+		return;
+	if (codec->head && s->sink_seq == 0) {
+		unsigned char head[16];
+		if (!sink_append(s, head, codec->head(head)))
+			return;
+	}
+	if (codec->checksum)
+		s->check = codec->checksum(s->check, c->in, c->in_len);
+	if (!sink_append(s, c->out ? c->out : c->in, c->out ? c->out_len : c->in_len))
+		return;
 	report_progress(w, c->in_len, false);
 }
 
@@ -231,6 +251,10 @@ static void sink_maybe_close(strata_layer_stream *s)
 	if (s->closed || s->sink_seq != s->nchunks)
 		return;
 	s->closed = true;
+	if (s->w->o.codec->tail && s->fd >= 0 && !strata_layer_writer_stopped(s->w)) {
+		unsigned char tail[16];
+		sink_append(s, tail, s->w->o.codec->tail(s->check, s->tar_size, tail));
+	}
 	if (s->fd >= 0 && close(s->fd) < 0 && !strata_layer_writer_stopped(s->w)) {
 		strata_error e = STRATA_ERROR_INIT;
 		strata_error_set(&e, errno, "cannot write layer blob in '%s'", s->w->blob_dir);
@@ -302,9 +326,12 @@ static void compress_task(void *arg)
 {
 	chunk *c = arg;
 	strata_layer_writer *w = c->stream->w;
-	if (!strata_layer_writer_stopped(w) && w->o.codec->compress != NULL) {
+	if (!strata_layer_writer_stopped(w) && w->o.codec->bound != NULL) {
 		codec_ctx *ctx = codec_take(w);
-		c->out_len = w->o.codec->compress(ctx->ctx, c->in, c->in_len, c->out, w->out_cap);
+		c->out_len = w->o.codec->compress_dict
+				     ? w->o.codec->compress_dict(ctx->ctx, c->dict, c->dict_len, c->in, c->in_len, c->out,
+								 w->out_cap)
+				     : w->o.codec->compress(ctx->ctx, c->in, c->in_len, c->out, w->out_cap);
 		codec_give(w, ctx);
 		if (c->out_len == 0) { /* the bound makes this a codec failure */
 			strata_error e = STRATA_ERROR_INIT;
@@ -317,10 +344,30 @@ static void compress_task(void *arg)
 
 /* ---------- streams ---------- */
 
+/* Framed codecs: the chunk gets the bytes before it as its dictionary, and
+ * its own end becomes the next one's. */
+static void pass_tail(strata_layer_stream *s, chunk *c)
+{
+	size_t d = s->w->o.codec->dict_size;
+	memcpy(c->dict, s->tail, s->tail_len);
+	c->dict_len = s->tail_len;
+	if (c->in_len >= d) {
+		memcpy(s->tail, c->in + c->in_len - d, d);
+		s->tail_len = d;
+	} else {
+		size_t keep = s->tail_len + c->in_len > d ? d - c->in_len : s->tail_len;
+		memmove(s->tail, s->tail + s->tail_len - keep, keep);
+		memcpy(s->tail + keep, c->in, c->in_len);
+		s->tail_len = keep + c->in_len;
+	}
+}
+
 static void submit(strata_layer_stream *s)
 {
 	chunk *c = s->cur;
 	s->cur = NULL;
+	if (s->tail)
+		pass_tail(s, c);
 	c->stream = s;
 	c->seq = s->next_seq++;
 	strata_pool_spawn(s->w->pool, &s->w->group, compress_task, c);
@@ -339,6 +386,8 @@ int strata_layer_stream_open(strata_layer_writer *w, strata_layer_result *result
 	pthread_mutex_init(&s->sink_mutex, NULL);
 	s->tar_md = strata_sha256_create();
 	s->blob_md = strata_sha256_create();
+	if (w->o.codec->dict_size)
+		s->tail = strata_xmalloc(w->o.codec->dict_size);
 	pthread_mutex_lock(&w->streams_mutex);
 	s->tmp_path = strata_xasprintf("%s/.tmp-layer-%zu", w->blob_dir, w->nstreams);
 	w->streams = strata_xrealloc(w->streams, (w->nstreams + 1) * sizeof *w->streams);
@@ -493,6 +542,7 @@ static void stream_free(strata_layer_stream *s, bool keep_blob)
 	strata_sha256_free(s->tar_md);
 	strata_sha256_free(s->blob_md);
 	pthread_mutex_destroy(&s->sink_mutex);
+	free(s->tail);
 	free(s);
 }
 
@@ -513,6 +563,7 @@ void strata_layer_writer_free(strata_layer_writer *w)
 		w->free_list = c->next;
 		free(c->in);
 		free(c->out);
+		free(c->dict);
 		free(c);
 	}
 	while (w->codecs != NULL) {

@@ -125,6 +125,7 @@ typedef struct strata_layered_options {
 	long max_layers;               /* 0: default; closure input only */
 	strata_compress compress;
 	int level; /* 0: the codec's default */
+	bool gzip_single_member; /* gzip: one member per layer (layer_codec.h) */
 	/* Output: a path; for a Docker archive also "-", standard output (which
 	 * must then be a pipe or file; nothing else is written to it). */
 	const char *output;
@@ -213,6 +214,7 @@ typedef struct strata_convert_options {
 	const char *name, *tag; /* override the archive's RepoTags (one image only) */
 	strata_compress compress;
 	int level;
+	bool gzip_single_member; /* as build-layered's */
 	const struct strata_push_options *push; /* as build-layered's */
 	strata_progress_fn progress;
 	void *progress_arg;

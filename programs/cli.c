@@ -94,6 +94,9 @@ int cli_common_option(const char *cmd, int c, const char *arg, cli_common *co)
 	case CLI_OPT_FORCE:
 		co->force = true;
 		return 1;
+	case CLI_OPT_GZIP_SINGLE:
+		co->gzip_single = true;
+		return 1;
 	case CLI_OPT_THREADS:
 		return cli_parse_long(cmd, "--threads", arg, 1, 1024, &co->threads) ? 2 : 1;
 	case CLI_OPT_LEVEL:
@@ -140,6 +143,10 @@ int cli_common_check(const char *cmd, const cli_common *co)
 {
 	if (co->output == NULL && !co->output_optional)
 		return cli_usage(cmd, "%s", "missing -o OUT");
+	if (co->gzip_single && (co->compress != STRATA_COMPRESS_GZIP || co->format == STRATA_FORMAT_DOCKER_ARCHIVE))
+		return cli_usage(cmd, "%s", "--gzip-single-member is for gzip-compressed OCI layers");
+	if (co->gzip_single && co->level > 9)
+		return cli_usage(cmd, "%s", "--level: a single gzip member is made with zlib: levels 1 to 9");
 	strata_error err = STRATA_ERROR_INIT;
 	if (strata_compress_check_level(co->compress, co->level, &err) < 0) {
 		char fmt[300];

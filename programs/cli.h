@@ -29,6 +29,7 @@ typedef struct cli_common {
 	long threads; /* 0: one per physical core */
 	bool json, quiet, force;
 	bool compress_set; /* --compress given */
+	bool gzip_single;  /* --gzip-single-member */
 	strata_compress compress;
 	int level;
 	strata_layout_format format;
@@ -43,6 +44,7 @@ enum {
 	CLI_OPT_COMPRESS,
 	CLI_OPT_LEVEL,
 	CLI_OPT_FORMAT,
+	CLI_OPT_GZIP_SINGLE,
 };
 
 #define CLI_COMMON_LONGOPTS                                                                               \
@@ -50,7 +52,7 @@ enum {
 	{"json", no_argument, 0, CLI_OPT_JSON}, {"quiet", no_argument, 0, 'q'},                          \
 	{"force", no_argument, 0, CLI_OPT_FORCE}, {"help", no_argument, 0, 'h'},                         \
 	{"compress", required_argument, 0, CLI_OPT_COMPRESS}, {"level", required_argument, 0, CLI_OPT_LEVEL}, \
-	{"format", required_argument, 0, CLI_OPT_FORMAT}
+	{"format", required_argument, 0, CLI_OPT_FORMAT}, {"gzip-single-member", no_argument, 0, CLI_OPT_GZIP_SINGLE}
 
 /* Handles getopt's c when it is a common option: 1 handled, 0 not one,
  * 2 a usage error (printed). */

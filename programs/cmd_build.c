@@ -381,6 +381,7 @@ static int run_verb(int argc, char **argv, verb *vb)
 	o.force = co.force;
 	o.compress = co.compress;
 	o.level = co.level;
+	o.gzip_single_member = co.gzip_single;
 	o.layer_dirs = vb->layer_dirs;
 	o.layer_paths = vb->paths;
 	o.push = push.o.dest ? &push.o : NULL;

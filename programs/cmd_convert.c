@@ -75,6 +75,7 @@ int cmd_convert(int argc, char **argv)
 	o.force = co.force;
 	o.compress = co.compress;
 	o.level = co.level;
+	o.gzip_single_member = co.gzip_single;
 	o.push = push.o.dest ? &push.o : NULL;
 	cli_progress(co.quiet, &o.progress, &o.progress_arg);
 	json_t *summary = NULL;
