@@ -7,7 +7,8 @@
 static const char help[] =
 	"Usage: strata convert [OPTIONS] ARCHIVE|- -o OUT\n"
 	"Converts a Docker archive (docker save; dockerTools buildImage, buildLayeredImage,\n"
-	"streamLayeredImage; Docker 25+) to an OCI image in one streaming pass\n"
+	"streamLayeredImage; Docker 25+), or an oci-archive (podman, buildah, skopeo\n"
+	"save), to an OCI image in one streaming pass, recompressing every layer\n"
 	"(nixpkgs toOCIImage). ARCHIVE may be plain or compressed with gzip, zstd, xz\n"
 	"or bzip2 (decoded in-process; no other decoder is ever run); - is stdin.\n"
 	"\n"
@@ -16,6 +17,7 @@ static const char help[] =
 	"  --name NAME --tag TAG override the archive's RepoTags (single-image archives)\n"
 	"  --compress gzip|zstd|none    default gzip; every layer is recompressed\n"
 	"  --level N             gzip 1-12 (default 6), zstd 1-19 (default 3)\n"
+	"  --gzip-single-member  each gzip layer one member (see build-layered --help)\n"
 	"  --threads N           default: physical cores\n"
 	"  --force, --json, -q/--quiet, -h/--help\n";
 
