@@ -69,6 +69,15 @@ if "$STRATA" convert -q "$WORK/two.tar" --tag x -o "$WORK/bad" 2> "$WORK/err"; t
 "$STRATA" convert -q "$WORK/nix.tar" --name my/app --tag t1 --format tarball -o "$WORK/named.tar"
 skopeo --insecure-policy inspect oci-archive:"$WORK/named.tar":t1 > /dev/null
 
+# 4b. an oci-archive (strata's tarball; podman's and buildah's are in
+# clients.sh) converts: same diff_ids and config, recompressed.
+"$STRATA" build-layered -q --closure "$WORK/s/closure.json" --store-dir "$WORK/s/nix/store" --name strata/x --tag v1 \
+  --format tarball -o "$WORK/orig.tar"
+"$STRATA" convert -q --compress zstd "$WORK/orig.tar" -o "$WORK/from-oci"
+"$STRATA" verify -q "$WORK/from-oci"
+[ "$(diffs_config "$WORK/orig")" = "$(diffs_config "$WORK/from-oci")" ] || fail "oci-archive convert changed diff_ids or config"
+assert_eq "$(cname_of "$WORK/from-oci")" "docker.io/strata/x:v1" "the name an oci-archive's index carried"
+
 # 5. bad archives: one line, non-zero, nothing left
 bad() {
   local kind=$1 pat=$2
@@ -87,7 +96,7 @@ bad missing-layer "is not in the archive"
 bad unlisted-layer "is not listed in manifest.json"
 bad diff-id "diff_id mismatch"
 bad truncated "Truncated"
-bad no-manifest "no manifest.json"
+bad no-manifest "has neither manifest.json nor index.json"
 echo "not a tar" > "$WORK/garbage"
 if "$STRATA" convert -q "$WORK/garbage" -o "$WORK/bad" 2> "$WORK/err"; then fail "garbage accepted"; fi
 [ ! -e "$WORK/bad" ] || fail "garbage left output"
