@@ -186,6 +186,23 @@ static void expect_norm(int (*fn)(const char *, char **, strata_error *), const 
 	strata_error_clear(&err);
 }
 
+/* The io.containerd.image.name rule: Docker's normalisation. */
+static void test_qualified_names(void **s)
+{
+	(void)s;
+	static const char *const cases[][2] = {
+		{"hello", "docker.io/library/hello:v1"},       {"strata/hello", "docker.io/strata/hello:v1"},
+		{"docker.io/x/y", "docker.io/x/y:v1"},         {"ghcr.io/x/y", "ghcr.io/x/y:v1"},
+		{"localhost/a", "localhost/a:v1"},             {"localhost:5000/a", "localhost:5000/a:v1"},
+		{"localhostx/a", "docker.io/localhostx/a:v1"}, {"reg:5000/a/b/c", "reg:5000/a/b/c:v1"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char *q = strata_ref_qualified(cases[i][0], "v1");
+		assert_string_equal(q, cases[i][1]);
+		free(q);
+	}
+}
+
 static void test_paths(void **s)
 {
 	(void)s;
@@ -254,6 +271,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tar_check),
 		cmocka_unit_test(test_references),
+		cmocka_unit_test(test_qualified_names),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_messages),

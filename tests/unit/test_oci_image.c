@@ -88,11 +88,16 @@ static void test_json(void **s)
 		    "\"digest\":\"sha256:" H64("c") "\",\"size\":42}]}");
 	json_decref(layers);
 	json_t *mans = json_array();
-	strata_oci_image_index_add(mans, H64("e"), 9, "v1", "amd64", "linux");
+	strata_oci_image_index_add(mans, H64("e"), 9, "v1", NULL, "amd64", "linux");
+	strata_oci_image_index_add(mans, H64("e"), 9, "v2", "docker.io/a/b:v2", "amd64", "linux");
 	expect_json(strata_oci_image_index(mans),
 		    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":"
 		    "[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:" H64("e")
 		    "\",\"size\":9,\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"},\"platform\":"
+		    "{\"architecture\":\"amd64\",\"os\":\"linux\"}},"
+		    "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:" H64("e")
+		    "\",\"size\":9,\"annotations\":{\"io.containerd.image.name\":\"docker.io/a/b:v2\","
+		    "\"org.opencontainers.image.ref.name\":\"v2\"},\"platform\":"
 		    "{\"architecture\":\"amd64\",\"os\":\"linux\"}}]}");
 	/* Docker's config: only the fields OCI shares, in OCI's order */
 	json_t *dc = json_pack("{s:s,s:s,s:s,s:{},s:s,s:{}}", "os", "linux", "container", "abc", "architecture", "amd64",
