@@ -73,13 +73,16 @@ static int fd_sink(void *arg, const void *buf, size_t n, strata_error *err)
 	return r < 0 ? strata_error_set(err, -r, "cannot write the output tarball") : 0;
 }
 
-static int add_layout_file(strata_tar *t, const char *name, const char *host, strata_error *err)
+/* A file of the layout into the archive, copied from file to file in the
+ * kernel: the blobs were just written, they are not read back. */
+static int add_layout_file(strata_tar *t, int out_fd, const char *name, const char *host, strata_error *err)
 {
 	struct stat st;
-	if (stat(host, &st) < 0)
-		return strata_error_set(err, errno, "cannot stat '%s'", host);
+	cleanup_close int fd = strata_file_open_regular(AT_FDCWD, host, STRATA_FILE_NOFOLLOW, "layout file", &st, err);
+	if (fd < 0)
+		return -1;
 	st.st_mode = 0644;
-	return strata_tar_add_file(t, name, AT_FDCWD, host, host, &st, err);
+	return strata_tar_add_file_copy(t, name, fd, out_fd, host, &st, err);
 }
 
 /* The layout as one tar (skopeo's oci-archive): fixed order and metadata. */
@@ -106,13 +109,13 @@ static int write_tarball(strata_oci_layout *l, strata_error *err)
 			continue;
 		cleanup_free char *host = strata_xasprintf("%s/%s", l->blob_dir, names[i]);
 		cleanup_free char *name = strata_xasprintf("blobs/sha256/%s", names[i]);
-		r = add_layout_file(t, name, host, err);
+		r = add_layout_file(t, fd, name, host, err);
 	}
 	strata_file_free_names(names, nn);
 	static const char *const top[] = {"index.json", "oci-layout"};
 	for (size_t i = 0; i < 2 && r == 0; i++) {
 		cleanup_free char *host = strata_xasprintf("%s/%s", strata_output_dir(l->out), top[i]);
-		r = add_layout_file(t, top[i], host, err);
+		r = add_layout_file(t, fd, top[i], host, err);
 	}
 	if (r == 0)
 		r = strata_tar_finish(t, err);

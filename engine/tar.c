@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "tar.h"
 #include "alloc.h"
+#include "file.h"
 #include "fs_tree.h"
 #include "tar_header.h"
 
@@ -269,6 +270,23 @@ int strata_tar_add_file_fd(strata_tar *t, const char *name, int fd, const char *
 	bool sparse = (uint64_t)st->st_blocks * 512 < size;
 	r = sparse ? copy_sparse(t, fd, host_path, size, err) : copy_dense(t, fd, host_path, size, err);
 	return r < 0 ? r : strata_tar_end_data(t, err);
+}
+
+int strata_tar_add_file_copy(strata_tar *t, const char *name, int fd, int out_fd, const char *host_path,
+			     const struct stat *st, strata_error *err)
+{
+	uint64_t size = (uint64_t)st->st_size, copied = 0;
+	strata_tar_header h = member(t, name, STRATA_TAR_REG, st->st_mode, size);
+	int r = strata_tar_add_header(t, &h, err);
+	if (r == 0)
+		r = strata_file_copy_data(fd, out_fd, host_path, "the archive", t->o.cancel, &copied, err);
+	if (r == 0 && copied != size)
+		r = strata_error_set(err, 0, "'%s' changed size while it was read", host_path);
+	if (r < 0)
+		return r;
+	t->offset += size;
+	t->data_left = 0;
+	return strata_tar_end_data(t, err);
 }
 
 int strata_tar_add_ancestors(strata_tar *t, char *const *dirs, size_t n, strata_error *err)

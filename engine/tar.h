@@ -70,6 +70,13 @@ int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char 
 /* The same from a file already opened (read from its current offset). */
 int strata_tar_add_file_fd(strata_tar *t, const char *name, int fd, const char *host_path, const struct stat *st,
 			   strata_error *err);
+/* The same, the data copied from fd to out_fd inside the kernel
+ * (copy_file_range; a reflink where the file system shares extents):
+ * out_fd must be where the sink writes, unbuffered, at its current
+ * offset. For archives of files already written (an oci-archive's blobs):
+ * their bytes are not read back into the process. */
+int strata_tar_add_file_copy(strata_tar *t, const char *name, int fd, int out_fd, const char *host_path,
+			     const struct stat *st, strata_error *err);
 /* Directories (mode 0755) that precede the store paths: "/nix", "/nix/store". */
 int strata_tar_add_ancestors(strata_tar *t, char *const *dirs, size_t n, strata_error *err);
 /* A whole store path, walked in pathlib order (fs_tree.h). */
