@@ -208,7 +208,8 @@ P
 expect 1 "RepoTags\[0\]: reference '../x:1'" convert -q "$WORK/tags.tar.bad" -o "$OUT"
 expect 1 "RepoTags\[0\] is not a string" convert -q "$WORK/tags.tar.nonstr" -o "$OUT"
 "$STRATA" convert -q "$WORK/tags.tar.dup" -o "$WORK/dup"
-python3 -c 'import json,sys;r=[m["annotations"]["org.opencontainers.image.ref.name"] for m in json.load(open(sys.argv[1]))["manifests"]];assert r==["a/b:1","a/b:2"],r' "$WORK/dup/index.json"
+python3 -c 'import json,sys;r=[m["annotations"]["org.opencontainers.image.ref.name"] for m in json.load(open(sys.argv[1]))["manifests"]];assert r==["1","2"],r' "$WORK/dup/index.json"
+python3 -c 'import json,sys;r=[m["annotations"]["io.containerd.image.name"] for m in json.load(open(sys.argv[1]))["manifests"]];assert r==["docker.io/a/b:1","docker.io/a/b:2"],r' "$WORK/dup/index.json"
 $MDA "$WORK/two.tar" --images 2
 python3 - "$WORK/two.tar" <<'P'
 import io, json, sys, tarfile
