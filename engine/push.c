@@ -425,6 +425,16 @@ int strata_push_session_finish(strata_push_session *s, const char *source, json_
 {
 	image im;
 	int r = image_open(source, &im, err);
+	strata_registry_conn *c = r == 0 ? strata_registry_conn_create(s->reg) : NULL;
+	cleanup_free char *by_digest = r == 0 ? strata_xasprintf("sha256:%s", im.manifest_hex) : NULL;
+	/* A repository that holds the manifest holds every blob it names (a
+	 * registry refuses a manifest whose blobs it lacks): a re-push is one
+	 * HEAD, and the tag. */
+	char held[65];
+	int have = r == 0 ? strata_registry_manifest_digest(c, by_digest, held, err) : 0;
+	if (have < 0)
+		r = -1;
+	bool present = have == 1 && strcmp(held, im.manifest_hex) == 0;
 	if (r == 0) {
 		/* Layers first, concurrently; those pushed during the build are
 		 * not pushed again. The config goes last: a registry that holds
@@ -432,29 +442,37 @@ int strata_push_session_finish(strata_push_session *s, const char *source, json_
 		pthread_mutex_lock(&s->lock);
 		for (size_t i = 0; i + 1 < im.nblobs; i++) {
 			blob *b = &im.blobs[i];
-			if ((b->same = table_find(s, b->rb.hex)) == NULL)
-				enqueue(s, b);
+			if ((b->same = table_find(s, b->rb.hex)) == NULL) {
+				if (present)
+					b->action = "exists";
+				else
+					enqueue(s, b);
+			}
 		}
 		s->total++; /* the config */
 		pthread_mutex_unlock(&s->lock);
 		r = drain(s, err);
 	}
-	strata_registry_conn *c = r == 0 ? strata_registry_conn_create(s->reg) : NULL;
 	blob *cfg = r == 0 ? &im.blobs[im.nblobs - 1] : NULL;
-	if (r == 0 && (r = strata_registry_push_blob(c, &cfg->rb, &cfg->action, err)) == 0) {
+	if (r == 0 && present)
+		cfg->action = "exists";
+	else if (r == 0)
+		r = strata_registry_push_blob(c, &cfg->rb, &cfg->action, err);
+	if (r == 0) {
 		pthread_mutex_lock(&s->lock);
 		s->sent += !strcmp(cfg->action, "uploaded") ? cfg->rb.size : 0;
 		s->done++;
 		report(s);
 		pthread_mutex_unlock(&s->lock);
 	}
-	cleanup_free char *by_digest = strata_xasprintf("sha256:%s", im.manifest_hex);
-	if (r == 0)
+	if (r == 0 && !present)
 		r = strata_registry_put_manifest(c, by_digest, im.manifest_type, im.manifest, im.manifest_len, im.manifest_hex,
 						 err);
-	if (r == 0 && strata_registry_tag(s->reg))
-		r = strata_registry_put_manifest(c, strata_registry_tag(s->reg), im.manifest_type, im.manifest,
-						 im.manifest_len, im.manifest_hex, err);
+	const char *tag = strata_registry_tag(s->reg);
+	if (r == 0 && tag && ((have = strata_registry_manifest_digest(c, tag, held, err)) < 0))
+		r = -1;
+	if (r == 0 && tag && !(have == 1 && strcmp(held, im.manifest_hex) == 0))
+		r = strata_registry_put_manifest(c, tag, im.manifest_type, im.manifest, im.manifest_len, im.manifest_hex, err);
 	strata_registry_conn_free(c);
 	if (r == 0)
 		*summary_ret = summary(s, &im);

@@ -113,6 +113,7 @@ typedef struct strata_registry_conn {
 	const dest *d;
 	const char *creds;
 	token *tok;
+	const char *accept; /* an Accept header for the next requests, or NULL */
 } client;
 
 typedef struct response {
@@ -243,6 +244,8 @@ static CURLcode request(client *c, const char *method, const char *url, const ch
 		hdr = curl_slist_append(hdr, ct);
 	if (cr)
 		hdr = curl_slist_append(hdr, cr);
+	if (c->accept)
+		hdr = curl_slist_append(hdr, c->accept);
 	pthread_mutex_lock(&c->tok->lock);
 	bool bearer = c->tok->header && !to_token_server;
 	if (bearer)
@@ -538,6 +541,29 @@ int strata_registry_put_manifest(client *c, const char *ref, const char *media_t
 		return strata_error_set(err, 0, "%s: the registry says its digest is %s, not sha256:%s", what, r.digest,
 					hex);
 	return 0;
+}
+
+int strata_registry_manifest_digest(client *c, const char *ref, char hex_ret[65], strata_error *err)
+{
+	cleanup_free char *what = strata_xasprintf("manifest %s", ref);
+	cleanup_free char *url = strata_xasprintf("%s/manifests/%s", c->d->base, ref);
+	/* Without it a registry may answer for another form of the manifest. */
+	c->accept = "Accept: application/vnd.oci.image.manifest.v1+json, "
+		    "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json";
+	response r;
+	int rc = call(c, what, "HEAD", url, NULL, NULL, 0, NULL, &r, err);
+	c->accept = NULL;
+	if (rc < 0)
+		return -1;
+	if (r.status == 404)
+		return 0;
+	if (r.status != 200)
+		return http_error(what, &r, err);
+	const char *d = r.digest + (strncmp(r.digest, "sha256:", 7) ? 0 : 7);
+	if (strlen(d) != 64 || strspn(d, "0123456789abcdef") != 64)
+		return 0; /* no digest said: as if absent (the push then says it) */
+	memcpy(hex_ret, d, 65);
+	return 1;
 }
 
 /* localhost and 127.0.0.1 may serve TLS or plain HTTP (as Docker treats

@@ -57,6 +57,10 @@ typedef struct strata_registry_blob {
 int strata_registry_push_blob(strata_registry_conn *c, const strata_registry_blob *b, const char **action_ret,
 			      strata_error *err);
 
+/* The digest of the manifest the repository holds under ref (a digest or
+ * a tag): 1 with hex_ret set, 0 when it holds none. */
+int strata_registry_manifest_digest(strata_registry_conn *c, const char *ref, char hex_ret[65], strata_error *err);
+
 /* PUTs a manifest under ref (its digest "sha256:..." or a tag); hex is its
  * digest, checked against the registry's. */
 int strata_registry_put_manifest(strata_registry_conn *c, const char *ref, const char *media_type, const char *bytes,

@@ -31,9 +31,17 @@ cmp "$WORK/a" "$WORK/b" || fail "layer digests changed through the registry"
 # 2. Re-push: nothing uploaded. A second image sharing the store layers:
 # only its own layer and config. Another repository with --mount-from:
 # mounted, not uploaded. An oci-archive and DIR:TAG as sources.
+heads=$(grep -c "HEAD /v2/strata/img/blobs" "$WORK/r1.log" || true)
 "$STRATA" push --json "$WORK/img" "docker://$R/strata/img:v1" > "$WORK/p2.json"
 assert_eq "$(summary "$WORK/p2.json" uploaded)" 0 "blobs uploaded by a re-push"
 assert_eq "$(summary "$WORK/p2.json" exists)" "$nblobs" "blobs found by a re-push"
+# The repository holds the manifest, so it holds its blobs: not one blob
+# is asked for; a new tag of it is one PUT.
+assert_eq "$(grep -c "HEAD /v2/strata/img/blobs" "$WORK/r1.log" || true)" "$heads" "blob HEADs of a re-push"
+"$STRATA" push --json "$WORK/img" "docker://$R/strata/img:v9" > "$WORK/p2b.json"
+assert_eq "$(summary "$WORK/p2b.json" uploaded)" 0 "blobs uploaded for a new tag"
+skopeo --insecure-policy inspect --raw --tls-verify=false "docker://$R/strata/img:v9" > "$WORK/raw9"
+assert_eq "sha256:$(sha256sum < "$WORK/raw9" | cut -d' ' -f1)" "$(manifest_of "$WORK/img")" "the new tag's manifest"
 "$STRATA" push --json "$WORK/img2:v1" "docker://$R/strata/img:v2" > "$WORK/p3.json"
 assert_eq "$(summary "$WORK/p3.json" uploaded)" 2 "blobs uploaded for an image sharing the store layers"
 "$STRATA" push --json --mount-from strata/img "$WORK/img" "docker://$R/strata/other:v1" > "$WORK/p4.json"
