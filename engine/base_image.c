@@ -142,7 +142,7 @@ static int open_archive(strata_base_image *b, const strata_cancel *cancel, strat
 static int diff_id_hex(json_t *v, char out[65])
 {
 	const char *s = json_string_value(v);
-	if (s == NULL || !strata_json_is_sha256(s))
+	if (s == NULL || !strata_json_check_is_sha256(s))
 		return -1;
 	memcpy(out, s + 7, 65);
 	return 0;
@@ -268,7 +268,7 @@ static int oci_json(strata_base_image *b, json_t *desc, const char *what, json_t
 {
 	const char *digest = json_string_value(json_object_get(desc, "digest"));
 	json_t *size = json_object_get(desc, "size");
-	if (digest == NULL || !strata_json_is_sha256(digest) || !json_is_integer(size) ||
+	if (digest == NULL || !strata_json_check_is_sha256(digest) || !json_is_integer(size) ||
 	    json_integer_value(size) < 0 || json_integer_value(size) > (json_int_t)STRATA_FILE_MAX_JSON)
 		return strata_error_set(err, 0, "base image %s: the %s descriptor is invalid", b->path, what);
 	size_t len = (size_t)json_integer_value(size);
@@ -382,7 +382,7 @@ static int read_oci_image(strata_base_image *b, const char *name, const char *ta
 		if (lmt == NULL || !strata_oci_image_layer_compression(lmt, &l->compress) || strstr(lmt, "nondistributable"))
 			return strata_error_set(err, 0, "base image %s: layer %zu has media type %s, not a layer strata copies",
 						b->path, i + 1, lmt ? lmt : "(none)");
-		if (digest == NULL || !strata_json_is_sha256(digest) || !json_is_integer(size) ||
+		if (digest == NULL || !strata_json_check_is_sha256(digest) || !json_is_integer(size) ||
 		    json_integer_value(size) < 0)
 			return strata_error_set(err, 0, "base image %s: layer %zu has an invalid descriptor", b->path, i + 1);
 		if (diff_id_hex(json_array_get(diff_ids, i), l->diff_id) < 0)

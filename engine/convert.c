@@ -641,7 +641,7 @@ static int open_input(const char *input, const strata_cancel *cancel, strata_err
 static char *blob_name(json_t *desc)
 {
 	const char *d = json_string_value(json_object_get(desc, "digest"));
-	return d && strata_json_is_sha256(d) ? strata_xasprintf("blobs/sha256/%s", d + 7) : NULL;
+	return d && strata_json_check_is_sha256(d) ? strata_xasprintf("blobs/sha256/%s", d + 7) : NULL;
 }
 
 /* An oci-archive (podman save --format oci-archive, buildah, skopeo, strata

@@ -128,7 +128,7 @@ int strata_image_config_check_oci(json_t *cfg, size_t nlayers, strata_error *err
 					json_array_size(diff_ids), nlayers);
 	size_t i;
 	json_t *v;
-	json_array_foreach(diff_ids, i, v) if (!json_is_string(v) || !strata_json_is_sha256(json_string_value(v))) return strata_error_set(
+	json_array_foreach(diff_ids, i, v) if (!json_is_string(v) || !strata_json_check_is_sha256(json_string_value(v))) return strata_error_set(
 		err, 0, "config: rootfs.diff_ids[%zu] must be sha256:<64 lowercase hex>", i);
 	json_t *hist = json_object_get(cfg, "history");
 	if (hist != NULL && !json_is_array(hist))

@@ -61,7 +61,7 @@ int strata_json_check_text(const char *s, bool no_controls, const char *what, st
 	return 0;
 }
 
-bool strata_json_is_sha256(const char *d)
+bool strata_json_check_is_sha256(const char *d)
 {
 	return strncmp(d, "sha256:", 7) == 0 && strlen(d) == 71 && strspn(d + 7, "0123456789abcdef") == 64;
 }

@@ -22,7 +22,7 @@ int strata_json_check_time(json_t *v, const char *what, const char *key, strata_
 int strata_json_check_text(const char *s, bool no_controls, const char *what, strata_error *err);
 
 /* "sha256:" and 64 lowercase hex digits. */
-bool strata_json_is_sha256(const char *digest);
+bool strata_json_check_is_sha256(const char *digest);
 
 static inline void strata_json_decrefp(json_t **j)
 {

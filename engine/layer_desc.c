@@ -34,7 +34,7 @@ void strata_layer_desc_fini(strata_layer_desc *d)
 static int hex_of(json_t *v, char out[65])
 {
 	const char *s = json_string_value(v);
-	if (s == NULL || !strata_json_is_sha256(s))
+	if (s == NULL || !strata_json_check_is_sha256(s))
 		return -1;
 	memcpy(out, s + 7, 65);
 	return 0;

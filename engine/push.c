@@ -4,7 +4,7 @@
 #include "file.h"
 #include "fs_tree.h"
 #include "json_check.h"
-#include "registry_client.h"
+#include "registry.h"
 #include "sha256.h"
 #include "tar_index.h"
 
@@ -114,7 +114,7 @@ static int read_blob(image *im, const char *hex, char **buf_ret, size_t *len_ret
 static int digest_of(json_t *desc, char hex[65])
 {
 	const char *d = json_string_value(json_object_get(desc, "digest"));
-	if (d == NULL || !strata_json_is_sha256(d))
+	if (d == NULL || !strata_json_check_is_sha256(d))
 		return -1;
 	memcpy(hex, d + 7, 65);
 	return 0;

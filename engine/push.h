@@ -1,5 +1,5 @@
 /* strata_push: an OCI image (layout directory, DIR:TAG, or oci-archive)
- * pushed to a registry (the protocol: registry_client.h).
+ * pushed to a registry (the protocol: registry.h).
  *
  * Every layer is pushed concurrently (o->jobs upload threads: HEAD, then
  * a mount or an upload when missing), then the config, then the manifest

@@ -66,7 +66,7 @@ static int check_descriptor(json_t *d, const char *what, strata_error *err)
 	json_t *mt = json_object_get(d, "mediaType"), *dg = json_object_get(d, "digest"), *sz = json_object_get(d, "size");
 	if (!json_is_string(mt) || !is_media_type(json_string_value(mt)))
 		return strata_error_set(err, 0, "%s: 'mediaType' must be a media type string", what);
-	if (!json_is_string(dg) || !strata_json_is_sha256(json_string_value(dg)))
+	if (!json_is_string(dg) || !strata_json_check_is_sha256(json_string_value(dg)))
 		return strata_error_set(err, 0, "%s: 'digest' must be sha256:<64 lowercase hex>", what);
 	if (!json_is_integer(sz) || json_integer_value(sz) < 0)
 		return strata_error_set(err, 0, "%s: 'size' must be a non-negative integer", what);

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "registry_client.h"
+#include "registry.h"
 #include "alloc.h"
 #include "json_check.h"
 #include "registry_auth.h"

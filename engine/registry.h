@@ -20,8 +20,8 @@
  * Ownership: the registry borrows its options (they outlive it).
  * Threads: a registry is shared by its connections, each used by one
  * thread at a time. */
-#ifndef STRATA_REGISTRY_CLIENT_H
-#define STRATA_REGISTRY_CLIENT_H
+#ifndef STRATA_REGISTRY_H
+#define STRATA_REGISTRY_H
 
 #include <stdbool.h>
 #include <stdint.h>
