@@ -174,34 +174,31 @@ let
         ++ compressFlag (a.compressor or "gz") ++ [ "--store-dir" storeDir "-q" "-o" out ];
     };
 
+  # An image's derivation from its parsed arguments (layeredArgs,
+  # imageArgs): their flags, then extra, then the output.
+  imageRun = name: x: extra: run {
+    inherit name;
+    inherit (x) roots;
+    args = x.args ++ extra ++ [ "-o" out ];
+    files = scriptFiles x.a;
+    passthru = passthruOf x.a null;
+    meta = x.a.meta or { };
+  };
+
   buildLayeredImage = args0:
     let
       l = layeredArgs "buildLayeredImage" fmt args0;
       e = checkOCIArgs "buildLayeredImage" (l.a.extraOCIArgs or { });
       fmt = ociFormat "buildLayeredImage" e;
     in
-    run {
-      name = e.name or (baseNameOf l.a.name);
-      inherit (l) roots;
-      args = l.args ++ [ "-o" out ];
-      files = scriptFiles l.a;
-      passthru = passthruOf l.a null;
-      meta = l.a.meta or { };
-    };
+    imageRun (e.name or (baseNameOf l.a.name)) l [ ];
 
   dockerBuildLayeredImage = args0:
     let l = layeredArgs "dockerTools.buildLayeredImage" "docker-archive" args0; in
     if (l.a.compressor or "gz") != "none" && hasAttr "compressor" l.a then
       throw "strataTools.dockerTools.buildLayeredImage: argument 'compressor' must be \"none\": strata writes uncompressed docker-archives (compress the stream, or use the OCI functions, whose layers are compressed)"
     else if hasAttr "extraOCIArgs" l.a then throw "strataTools.dockerTools.buildLayeredImage: argument 'extraOCIArgs' is for the OCI functions"
-    else run {
-      name = "${baseNameOf l.a.name}.tar";
-      inherit (l) roots;
-      args = l.args ++ [ "-o" out ];
-      files = scriptFiles l.a;
-      passthru = passthruOf l.a null;
-      meta = l.a.meta or { };
-    };
+    else imageRun "${baseNameOf l.a.name}.tar" l [ ];
 
   # An executable that writes the docker-archive to standard output.
   streamLayeredImage = args0:
@@ -257,27 +254,13 @@ let
       e = checkOCIArgs "buildImage" (i.a.extraOCIArgs or { });
       fmt = ociFormat "buildImage" e;
     in
-    run {
-      name = e.name or (baseNameOf i.a.name);
-      inherit (i) roots;
-      args = i.args ++ compressFlag (i.a.compressor or "gz") ++ [ "-o" out ];
-      files = scriptFiles i.a;
-      passthru = passthruOf i.a null;
-      meta = i.a.meta or { };
-    };
+    imageRun (e.name or (baseNameOf i.a.name)) i (compressFlag (i.a.compressor or "gz"));
 
   dockerBuildImage = args0:
     let i = imageArgs "dockerTools.buildImage" "docker-archive" args0; in
     if (i.a.compressor or "gz") != "none" && hasAttr "compressor" i.a then
       throw "strataTools.dockerTools.buildImage: argument 'compressor' must be \"none\": strata writes uncompressed docker-archives"
-    else run {
-      name = "${baseNameOf i.a.name}.tar";
-      inherit (i) roots;
-      args = i.args ++ [ "-o" out ];
-      files = scriptFiles i.a;
-      passthru = passthruOf i.a null;
-      meta = i.a.meta or { };
-    };
+    else imageRun "${baseNameOf i.a.name}.tar" i [ ];
 
   # ---- toOCIImage ----
   toOCIImage = args0:
