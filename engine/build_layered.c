@@ -417,14 +417,7 @@ static int build(strata_pool *pool, const strata_layered_options *o, plan_fn mak
 	json_t *summary = NULL;
 	if (r == 0)
 		r = build_to(pool, &lo, make_plan, &pj, &summary, err);
-	if (r == 0)
-		r = strata_push_job_finish(&pj, summary, err);
-	strata_push_job_fini(&pj);
-	if (r == 0)
-		*summary_ret = summary;
-	else
-		json_decref(summary);
-	return r;
+	return strata_push_job_end(&pj, r, summary, summary_ret, err);
 }
 
 int strata_cache_stats(const char *dir, json_t **report_ret, strata_error *err)

@@ -552,52 +552,70 @@ static int build_image(converter *c, strata_oci_layout *l, json_t *entry, size_t
 
 /* Every reference names one image: the same one listed twice is merged (one
  * index entry), two images under one reference are refused. */
+/* rs's tag; pr->name set when rs names an image (a bare tag, or one
+ * derived from the config digest, has no name). Fini pr after. */
+static int split_ref(const char *rs, strata_ref *pr, const char **tag, strata_error *err)
+{
+	memset(pr, 0, sizeof *pr);
+	*tag = rs;
+	if (!strchr(rs, '/') && !strchr(rs, ':'))
+		return 0;
+	int r = strata_ref_parse(rs, pr, err);
+	*tag = pr->tag ? pr->tag : "latest";
+	return r;
+}
+
 /* Index entries by the rule of every command (README, "Image names"):
  * ref.name is the tag and io.containerd.image.name the fully qualified
  * NAME:TAG; only when images of the archive share a tag is ref.name the
  * reference as RepoTags gives it, so that oci:DIR:REF stays unambiguous. */
 static int index_entries(image *imgs, size_t n, json_t *mans, strata_error *err)
 {
-	json_t *owner = json_object();    /* full ref -> image index */
-	json_t *tag_owner = json_object(); /* tag -> image index, or -1 when shared */
+	json_t *owner = json_object();    /* reference -> image index */
+	json_t *tag_owner = json_object(); /* tag -> image index, or -1 when images share it */
+	strata_ref pr;
+	const char *tag;
+	size_t k;
+	json_t *ref;
 	int r = 0;
-	for (int pass = 0; pass < 2 && r == 0; pass++) {
-		for (size_t i = 0; i < n && r == 0; i++) {
-			size_t k;
-			json_t *ref;
-			json_array_foreach(imgs[i].refs, k, ref)
-			{
-				const char *rs = json_string_value(ref);
-				strata_ref pr = {0};
-				/* A bare tag or a config-derived tag has no name. */
-				bool named = strchr(rs, '/') || strchr(rs, ':');
-				if (named && (r = strata_ref_parse(rs, &pr, err)) < 0) {
-					strata_ref_fini(&pr);
+	for (size_t i = 0; i < n && r == 0; i++)
+		json_array_foreach(imgs[i].refs, k, ref)
+		{
+			if ((r = split_ref(json_string_value(ref), &pr, &tag, err)) == 0) {
+				json_t *prev = json_object_get(tag_owner, tag);
+				if (prev == NULL)
+					json_object_set_new(tag_owner, tag, json_integer((json_int_t)i));
+				else if (json_integer_value(prev) >= 0 &&
+					 strcmp(imgs[json_integer_value(prev)].man_hex, imgs[i].man_hex) != 0)
+					json_object_set_new(tag_owner, tag, json_integer(-1));
+			}
+			strata_ref_fini(&pr);
+			if (r < 0)
+				break;
+		}
+	for (size_t i = 0; i < n && r == 0; i++)
+		json_array_foreach(imgs[i].refs, k, ref)
+		{
+			const char *rs = json_string_value(ref);
+			json_t *prev = json_object_get(owner, rs);
+			if (prev != NULL) {
+				if (strcmp(imgs[json_integer_value(prev)].man_hex, imgs[i].man_hex) != 0) {
+					r = strata_error_set(err, 0, "manifest.json: '%s' names two different images", rs);
 					break;
 				}
-				const char *tag = named ? (pr.tag ? pr.tag : "latest") : rs;
-				json_t *prev = json_object_get(pass ? owner : tag_owner, pass ? rs : tag);
-				if (pass == 0) {
-					if (prev == NULL)
-						json_object_set_new(tag_owner, tag, json_integer((json_int_t)i));
-					else if (json_integer_value(prev) >= 0 &&
-						 strcmp(imgs[json_integer_value(prev)].man_hex, imgs[i].man_hex) != 0)
-						json_object_set_new(tag_owner, tag, json_integer(-1));
-				} else if (prev != NULL) {
-					size_t j = (size_t)json_integer_value(prev);
-					if (strcmp(imgs[j].man_hex, imgs[i].man_hex) != 0)
-						r = strata_error_set(err, 0, "manifest.json: '%s' names two different images", rs);
-				} else {
-					json_object_set_new(owner, rs, json_integer((json_int_t)i));
-					bool shared = json_integer_value(json_object_get(tag_owner, tag)) < 0;
-					cleanup_free char *full = named ? strata_ref_qualified(pr.name, tag) : NULL;
-					strata_oci_image_index_add(mans, imgs[i].man_hex, imgs[i].man_size, shared ? rs : tag, full,
-								   imgs[i].arch, imgs[i].os);
-				}
-				strata_ref_fini(&pr);
+				continue;
 			}
+			json_object_set_new(owner, rs, json_integer((json_int_t)i));
+			if ((r = split_ref(rs, &pr, &tag, err)) == 0) {
+				bool shared = json_integer_value(json_object_get(tag_owner, tag)) < 0;
+				cleanup_free char *full = pr.name ? strata_ref_qualified(pr.name, tag) : NULL;
+				strata_oci_image_index_add(mans, imgs[i].man_hex, imgs[i].man_size, shared ? rs : tag, full,
+							   imgs[i].arch, imgs[i].os);
+			}
+			strata_ref_fini(&pr);
+			if (r < 0)
+				break;
 		}
-	}
 	json_decref(owner);
 	json_decref(tag_owner);
 	return r;
@@ -817,12 +835,5 @@ int strata_convert(strata_pool *pool, const strata_convert_options *o, json_t **
 	size_t n = json_array_size(json_object_get(summary, "images"));
 	if (r == 0 && o->push && n != 1)
 		r = strata_error_set(err, 0, "push %s: the archive holds %zu images; one destination takes one", o->push->dest, n);
-	if (r == 0)
-		r = strata_push_job_finish(&pj, summary, err);
-	strata_push_job_fini(&pj);
-	if (r == 0)
-		*summary_ret = summary;
-	else
-		json_decref(summary);
-	return r;
+	return strata_push_job_end(&pj, r, summary, summary_ret, err);
 }

@@ -511,11 +511,9 @@ strata_layer_writer *strata_layer_writer_create(strata_pool *pool, const strata_
 
 static int name_blob(strata_layer_stream *s, strata_error *err)
 {
-	assert(s->closed && s->fd < 0);
-	if (!s->named) {
-		strata_sha256_final_hex(s->blob_md, s->res->digest);
-		s->res->size = s->blob_size;
-	}
+	/* Named when its last chunk was written: a writer that stopped before
+	 * that fails finish before any blob is renamed. */
+	assert(s->closed && s->fd < 0 && s->named);
 	cleanup_free char *final = strata_xasprintf("%s/%s", s->w->blob_dir, s->res->digest);
 	if (rename(s->tmp_path, final) < 0)
 		return strata_error_set(err, errno, "cannot rename blob to '%s'", final);

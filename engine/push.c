@@ -556,25 +556,23 @@ void strata_push_job_offer(void *arg, const char *path, const char digest[65], u
 	strata_push_session_offer(j->session, path, digest, size);
 }
 
-int strata_push_job_finish(strata_push_job *j, json_t *summary, strata_error *err)
+int strata_push_job_end(strata_push_job *j, int r, json_t *summary, json_t **summary_ret, strata_error *err)
 {
-	if (j->session == NULL)
-		return 0;
 	json_t *pushed = NULL;
-	if (strata_push_session_finish(j->session, j->output, &pushed, err) < 0)
-		return -1;
-	json_object_set_new(summary, "push", pushed);
-	if (j->tmp_dir)
-		json_object_set_new(summary, "output", json_null());
-	return 0;
-}
-
-void strata_push_job_fini(strata_push_job *j)
-{
+	if (r == 0 && j->session && (r = strata_push_session_finish(j->session, j->output, &pushed, err)) == 0) {
+		json_object_set_new(summary, "push", pushed);
+		if (j->tmp_dir)
+			json_object_set_new(summary, "output", json_null());
+	}
+	if (r == 0)
+		*summary_ret = summary;
+	else
+		json_decref(summary);
 	strata_push_session_free(j->session);
 	if (j->tmp_dir)
 		strata_fs_remove_tree(j->tmp_dir);
 	free(j->tmp_dir);
 	free(j->tmp_output);
 	memset(j, 0, sizeof *j);
+	return r;
 }

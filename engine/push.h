@@ -38,7 +38,7 @@ void strata_push_session_free(strata_push_session *s);
 /* --push on a build: a session started before the layers are made, fed
  * by the layer writer (strata_push_job_offer as its blob_done), and the
  * finished output pushed. Without an output of its own the build writes
- * into a temporary directory, removed by fini. */
+ * into a temporary directory, removed by end. */
 typedef struct strata_push_job {
 	strata_push_session *session; /* NULL: no push */
 	char *tmp_dir;
@@ -50,9 +50,11 @@ typedef struct strata_push_job {
 int strata_push_job_start(const strata_push_options *po, const char *output, strata_push_job *j, strata_error *err);
 /* The layer writer's blob_done: arg is the job. */
 void strata_push_job_offer(void *arg, const char *path, const char digest[65], uint64_t size);
-/* Pushes j->output (one image) and adds {push: ...} to summary (its
- * "output" made null when it was temporary). */
-int strata_push_job_finish(strata_push_job *j, json_t *summary, strata_error *err);
-void strata_push_job_fini(strata_push_job *j);
+/* Ends the job of a build that returned r with summary (owned; may be
+ * NULL after a failure): when r is 0, pushes j->output (one image) and
+ * adds {push: ...} to summary (its "output" made null when it was
+ * temporary); then stops the session and removes the temporary. Returns
+ * the build's or the push's failure, else 0 with *summary_ret = summary. */
+int strata_push_job_end(strata_push_job *j, int r, json_t *summary, json_t **summary_ret, strata_error *err);
 
 #endif

@@ -97,9 +97,15 @@ typedef struct token {
 	unsigned version; /* counts new tokens */
 } token;
 
+/* A certificate directory's files that are readable (found once). */
+typedef struct tls_files {
+	char *ca, *cert, *key; /* NULL: none */
+} tls_files;
+
 struct strata_registry {
 	const strata_push_options *o;
 	dest d;
+	tls_files tls;
 	char *found, *found_in; /* credentials from an auth file, and which */
 	const char *creds;      /* USER:PASS or NULL */
 	token tok;
@@ -113,7 +119,9 @@ typedef struct strata_registry_conn {
 	const dest *d;
 	const char *creds;
 	token *tok;
+	const tls_files *tls;
 	const char *accept; /* an Accept header for the next requests, or NULL */
+	bool probe;         /* only asking whether TLS is spoken: no certificate check */
 } client;
 
 typedef struct response {
@@ -221,21 +229,15 @@ static CURLcode request(client *c, const char *method, const char *url, const ch
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
 	if (!strcmp(method, "HEAD"))
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-	if (c->o->tls_verify_off) {
+	if (c->o->tls_verify_off || c->probe) {
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
-	cleanup_free char *ca = NULL, *cert = NULL, *key = NULL;
-	if (c->o->cert_dir) {
-		ca = strata_xasprintf("%s/ca.crt", c->o->cert_dir);
-		cert = strata_xasprintf("%s/client.cert", c->o->cert_dir);
-		key = strata_xasprintf("%s/client.key", c->o->cert_dir);
-		if (access(ca, R_OK) == 0)
-			curl_easy_setopt(h, CURLOPT_CAINFO, ca);
-		if (access(cert, R_OK) == 0 && access(key, R_OK) == 0) {
-			curl_easy_setopt(h, CURLOPT_SSLCERT, cert);
-			curl_easy_setopt(h, CURLOPT_SSLKEY, key);
-		}
+	if (c->tls->ca && !c->probe)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->tls->ca);
+	if (c->tls->cert && !c->probe) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, c->tls->cert);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, c->tls->key);
 	}
 	struct curl_slist *hdr = NULL;
 	cleanup_free char *ct = content_type ? strata_xasprintf("Content-Type: %s", content_type) : NULL;
@@ -575,18 +577,30 @@ static void choose_scheme(client *c, dest *d)
 {
 	cleanup_free char *url = strata_xasprintf("https://%s/v2/", d->host);
 	response r;
-	strata_push_options probe = *c->o;
-	probe.tls_verify_off = true;
-	probe.cert_dir = NULL;
-	const strata_push_options *saved = c->o;
-	c->o = &probe;
+	c->probe = true;
 	CURLcode cc = request(c, "GET", url, NULL, NULL, 0, NULL, false, &r);
-	c->o = saved;
+	c->probe = false;
 	if (cc == CURLE_OK)
 		return;
 	char *http = strata_xasprintf("http%s", d->base + 5);
 	free(d->base);
 	d->base = http;
+}
+
+/* Docker's certs.d layout: ca.crt, and client.cert with client.key. */
+static void tls_find(const char *dir, tls_files *t)
+{
+	if (dir == NULL)
+		return;
+	t->ca = strata_xasprintf("%s/ca.crt", dir);
+	t->cert = strata_xasprintf("%s/client.cert", dir);
+	t->key = strata_xasprintf("%s/client.key", dir);
+	if (access(t->ca, R_OK) < 0)
+		free(t->ca), t->ca = NULL;
+	if (access(t->cert, R_OK) < 0 || access(t->key, R_OK) < 0) {
+		free(t->cert), t->cert = NULL;
+		free(t->key), t->key = NULL;
+	}
 }
 
 static void curl_init(void)
@@ -603,6 +617,7 @@ int strata_registry_open(const strata_push_options *o, strata_registry **out, st
 	pthread_mutex_init(&r->tok.fetch, NULL);
 	pthread_mutex_init(&r->tok.lock, NULL);
 	int rc = dest_parse(o->dest, o->plain_http, &r->d, err);
+	tls_find(o->cert_dir, &r->tls);
 	if (rc == 0 && o->creds == NULL && !o->no_auth_files)
 		rc = strata_registry_auth_find(r->d.host, r->d.repo, o->auth_file, o->cancel, &r->found, &r->found_in, err);
 	r->creds = o->creds ? o->creds : r->found;
@@ -624,6 +639,9 @@ void strata_registry_free(strata_registry *r)
 	if (r == NULL)
 		return;
 	dest_fini(&r->d);
+	free(r->tls.ca);
+	free(r->tls.cert);
+	free(r->tls.key);
 	free(r->found);
 	free(r->found_in);
 	free(r->tok.header);
@@ -650,7 +668,7 @@ const char *strata_registry_credentials(const strata_registry *r)
 strata_registry_conn *strata_registry_conn_create(strata_registry *r)
 {
 	client *c = strata_xcalloc(1, sizeof *c);
-	*c = (client){.h = curl_easy_init(), .o = r->o, .d = &r->d, .creds = r->creds, .tok = &r->tok};
+	*c = (client){.h = curl_easy_init(), .o = r->o, .d = &r->d, .creds = r->creds, .tok = &r->tok, .tls = &r->tls};
 	if (c->h == NULL)
 		strata_oom();
 	return c;

@@ -163,7 +163,7 @@ typedef struct progress_state {
 	double start, last;
 } progress_state;
 
-static double mono(void)
+double cli_seconds(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -173,7 +173,7 @@ static double mono(void)
 static void progress_print(void *arg, const strata_progress *p)
 {
 	progress_state *ps = arg;
-	double t = mono();
+	double t = cli_seconds();
 	if (t - ps->last < 0.2)
 		return;
 	ps->last = t;
@@ -191,7 +191,7 @@ void cli_progress(bool quiet, strata_progress_fn *fn, void **arg)
 	static progress_state ps;
 	if (quiet || !isatty(2))
 		return;
-	ps.start = mono();
+	ps.start = cli_seconds();
 	*fn = progress_print;
 	*arg = &ps;
 }

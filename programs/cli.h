@@ -69,6 +69,8 @@ int cli_parse_size(const char *cmd, const char *opt, const char *s, uint64_t *ou
 /* Appends item to a growing array (repeatable options). */
 void cli_push(char ***arr, size_t *n, char *item);
 
+/* A monotonic clock, in seconds (progress lines). */
+double cli_seconds(void);
 /* The progress line on a terminal: set *fn and *arg unless quiet or
  * stderr is not a TTY. */
 void cli_progress(bool quiet, strata_progress_fn *fn, void **arg);

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 const char cli_push_help[] =
@@ -73,13 +72,6 @@ int cli_push_check(const char *cmd, cli_registry *p, bool dest_flag)
 	return 0;
 }
 
-static double seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 typedef struct push_progress_state {
 	double start, last;
 } push_progress_state;
@@ -87,7 +79,7 @@ typedef struct push_progress_state {
 static void push_progress(void *arg, const strata_progress *p)
 {
 	push_progress_state *ps = arg;
-	double t = seconds();
+	double t = cli_seconds();
 	if (t - ps->last < 0.2 && p->layers_done < p->layers_total)
 		return;
 	ps->last = t;
@@ -101,7 +93,7 @@ void cli_push_progress(bool quiet, strata_push_options *o)
 	static push_progress_state ps;
 	if (quiet || !isatty(2))
 		return;
-	ps.start = seconds();
+	ps.start = cli_seconds();
 	o->progress = push_progress;
 	o->progress_arg = &ps;
 }

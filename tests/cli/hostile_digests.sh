@@ -9,10 +9,12 @@ gen_store "$WORK/s" --paths 2
 SD="$WORK/s/nix/store"
 "$STRATA" build-layered -q --closure "$WORK/s/closure.json" --store-dir "$SD" --tag v1 -o "$WORK/img"
 echo '{"schemaVersion": 2, "config": {}, "layers": []}' > "$WORK/secret"
-# forge FILE JSONPATH VALUE: set one digest in a JSON file.
+# forge FILE JSONPATH VALUE: set one field of a JSON file (VALUE as JSON
+# when it is a number, else as a string).
 forge() { python3 - "$@" <<'P'
 import json, sys
 f, path, value = sys.argv[1], sys.argv[2].split("."), sys.argv[3]
+value = int(value) if value.isdigit() else value
 d = json.load(open(f)); o = d
 for k in path[:-1]:
     o = o[int(k)] if k.isdigit() else o[k]
@@ -40,7 +42,6 @@ cp "$WORK/p2/blobs/sha256/$m" "$WORK/man"; forge "$WORK/man" layers.0.digest "$e
 n=$(sha256sum < "$WORK/man" | cut -d' ' -f1); cp "$WORK/man" "$WORK/p2/blobs/sha256/$n"
 forge "$WORK/p2/index.json" manifests.0.digest "sha256:$n"
 forge "$WORK/p2/index.json" manifests.0.size "$(stat -c %s "$WORK/man")"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["manifests"][0]["size"]=int(d["manifests"][0]["size"]); json.dump(d,open(sys.argv[1],"w"))' "$WORK/p2/index.json"
 refused "invalid descriptor in the manifest" "$STRATA" push -q "$WORK/p2" "docker://127.0.0.1:$port/x/y:v1"
 
 # 2. a base image (--from-image) whose index names a manifest by such a digest.
