@@ -232,19 +232,16 @@ static int replaced(const char *path, strata_error *err)
 
 static int copy_file(populate *p, const strata_fs_entry *e, strata_error *err)
 {
-	cleanup_close int in = openat(e->dir_fd, strata_fs_entry_rel(e), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	cleanup_close int owned = -1;
+	int in = strata_fs_entry_open(e, &owned, err);
 	if (in < 0)
-		return errno == ELOOP ? replaced(e->path, err) : strata_error_set(err, errno, "cannot open '%s'", e->path);
-	struct stat now;
-	if (fstat(in, &now) < 0 || !S_ISREG(now.st_mode) || now.st_dev != e->st.st_dev || now.st_ino != e->st.st_ino)
-		return replaced(e->path, err);
-	/* O_NONBLOCK stays: it changes nothing for a regular file. */
+		return in;
 	cleanup_close int out = openat(p->dst_fd, e->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0)
 		return strata_error_set(err, errno, "cannot create the copy of '%s'", e->path);
 	int r = strata_file_copy_data(in, out, e->path, e->name, p->cancel, &p->bytes, err);
 	if (r == 0)
-		r = give_owner_and_mode(out, &now, e->path, err);
+		r = give_owner_and_mode(out, &e->st, e->path, err);
 	if (r == 0 && close(strata_get_and_reset(&out)) < 0)
 		r = strata_error_set(err, errno, "cannot write the copy of '%s'", e->path);
 	return r;
@@ -354,7 +351,9 @@ static int resolve_bind_source(const char *path, const char *real_store, char **
 static int populate_store(populate *p, const char *store_dst, const strata_closure *c, json_t *bind_mounts,
 			  strata_error *err)
 {
-	strata_fs_walk_ops ops = {populate_visit, populate_leave, 0, p->cancel};
+	/* Only a copy reads the files. */
+	strata_fs_walk_ops ops = {populate_visit, populate_leave, p->mode == STRATA_STORE_COPY ? STRATA_FS_OPEN_FILES : 0,
+				  p->cancel};
 	int store_fd = open(store_dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (store_fd < 0)
 		return strata_error_set(err, errno, "cannot open '%s'", store_dst);

@@ -204,7 +204,11 @@ int strata_file_list_dir(int fd, const char *path, char ***names_ret, size_t *n_
 				cap *= 2;
 				names = strata_xrealloc(names, cap * sizeof *names);
 			}
-			names[n++] = strata_xstrdup(de->d_name);
+			size_t l = strlen(de->d_name);
+			char *name = strata_xmalloc(l + 2);
+			memcpy(name, de->d_name, l + 1);
+			name[l + 1] = (char)de->d_type;
+			names[n++] = name;
 		}
 	}
 	if (n > 1)

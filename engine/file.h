@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "cancel.h"
@@ -66,9 +67,17 @@ int strata_file_write_new(int dir_fd, const char *name, const char *path_for_err
 
 /* The entries of the directory open at fd (without "." and ".."), sorted by
  * byte order (readdir order depends on the filesystem; outputs must not).
- * fd stays open and owned by the caller. path names it in errors. */
+ * fd stays open and owned by the caller. path names it in errors. Each name
+ * carries the entry's d_type in the byte after its NUL (strata_file_name_type). */
 int strata_file_list_dir(int fd, const char *path, char ***names_ret, size_t *n_ret, strata_error *err);
 void strata_file_free_names(char **names, size_t n); /* accepts NULL */
+/* The d_type getdents reported for a name of strata_file_list_dir (DT_UNKNOWN
+ * on file systems that do not say): a hint, true when listed, to be
+ * confirmed on what is opened. */
+static inline unsigned char strata_file_name_type(const char *name)
+{
+	return (unsigned char)name[strlen(name) + 1];
+}
 /* qsort/bsearch comparator of such names (char *, byte order). */
 int strata_file_cmp_names(const void *a, const void *b);
 

@@ -7,6 +7,8 @@
 #include "file.h"
 #include "alloc.h"
 
+#include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -52,6 +54,25 @@ static void path_set(walker *w, size_t len, const char *name)
 static int changed(const walker *w, strata_error *err)
 {
 	return strata_error_set(err, 0, "'%s' was replaced while it was read", w->path);
+}
+
+int strata_fs_entry_open(const strata_fs_entry *e, int *owned, strata_error *err)
+{
+	assert(S_ISREG(e->st.st_mode));
+	if (e->fd >= 0)
+		return e->fd;
+	int fd = openat(e->dir_fd, strata_fs_entry_rel(e), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0 && errno != ELOOP)
+		return strata_error_set(err, errno, "cannot open '%s'", e->path);
+	struct stat now;
+	if (fd < 0 || fstat(fd, &now) < 0 || !S_ISREG(now.st_mode) || !same_file(&now, &e->st)) {
+		if (fd >= 0)
+			close(fd);
+		return strata_error_set(err, 0, "'%s' was replaced while it was read", e->path);
+	}
+	/* O_NONBLOCK stays: it changes nothing for a regular file. */
+	*owned = fd;
+	return fd;
 }
 
 /* Out of fds: give back the shallowest ancestor fd still open (it can be
@@ -142,7 +163,7 @@ static int pop_dir(walker *w, strata_error *err)
 	w->path[top->path_len] = '\0';
 	if (r == 0 && w->ops->leave) {
 		strata_fs_entry e = {.path = w->path, .name = top->name, .st = top->st,
-				     .depth = (int)w->depth - 1, .dir_fd = dir_fd};
+				     .depth = (int)w->depth - 1, .dir_fd = dir_fd, .fd = -1};
 		r = w->ops->leave(w->arg, &e, err);
 	}
 	close(top->fd);
@@ -155,9 +176,16 @@ static int pop_dir(walker *w, strata_error *err)
 static int visit_entry(walker *w, int dir_fd, const char *rel, size_t len, const char *name, int depth,
 		       strata_error *err)
 {
-	strata_fs_entry e = {.path = w->path, .name = name, .depth = depth, .dir_fd = dir_fd};
+	strata_fs_entry e = {.path = w->path, .name = name, .depth = depth, .dir_fd = dir_fd, .fd = -1};
 	if (strata_cancel_requested(w->ops->cancel))
 		return strata_error_set(err, 0, "interrupted");
+	if (depth > 0 && (w->ops->flags & STRATA_FS_OPEN_FILES) && strata_file_name_type(name) == DT_REG) {
+		cleanup_close int fd = openat(dir_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+		if (fd >= 0 && fstat(fd, &e.st) == 0 && S_ISREG(e.st.st_mode)) {
+			e.fd = fd;
+			return w->ops->visit(w->arg, &e, err);
+		}
+	}
 	if (fstatat(dir_fd, rel, &e.st, AT_SYMLINK_NOFOLLOW) < 0)
 		return strata_error_set(err, errno, "cannot stat '%s'", w->path);
 	char target[PATH_MAX + 1];

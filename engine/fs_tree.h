@@ -38,6 +38,9 @@ typedef struct strata_fs_entry {
 	int depth;               /* 0 for the root */
 	int dir_fd;              /* the parent directory, for openat(dir_fd, name);
 				  * AT_FDCWD for the root (then use path) */
+	int fd;                  /* STRATA_FS_OPEN_FILES: a regular file open for
+				  * reading, st its fstat; else -1. Borrowed: the
+				  * walk closes it when visit returns. */
 } strata_fs_entry;
 
 /* The name to open e by, relative to e->dir_fd. */
@@ -45,6 +48,13 @@ static inline const char *strata_fs_entry_rel(const strata_fs_entry *e)
 {
 	return e->depth == 0 ? e->path : e->name;
 }
+
+/* The regular file e, open for reading: e->fd when the walk opened it, else
+ * opened now (O_NOFOLLOW, O_NONBLOCK) and checked to be the regular file the
+ * walk lstat'ed, then also stored in *owned for the caller to close (*owned
+ * is left alone otherwise). Returns the fd, or a negative value with err
+ * filled: "cannot open", or "was replaced while it was read". */
+int strata_fs_entry_open(const strata_fs_entry *e, int *owned, strata_error *err);
 
 /* Returns 0 to go on, or a negative value (with err filled) to stop. The
  * entry and its strings are valid only during the call. */
@@ -55,6 +65,12 @@ enum {
 	 * regular files, directories and symlinks are the only types a store
 	 * path may hold, so by default anything else is an error naming it. */
 	STRATA_FS_ANY_TYPE = 1,
+	/* For visitors that read every regular file: open an entry listed as a
+	 * regular file first (O_NOFOLLOW, O_NONBLOCK) and take its stat from the
+	 * fd, one path lookup instead of the lstat's and the open's. What is no
+	 * longer a regular file, or cannot be opened, is lstat'ed as usual with
+	 * fd -1 (the visitor's own open then reports why). */
+	STRATA_FS_OPEN_FILES = 2,
 };
 
 typedef struct strata_fs_walk_ops {

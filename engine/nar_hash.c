@@ -50,12 +50,10 @@ static void put_str(nar *n, const char *s)
 
 static int put_contents(nar *n, const strata_fs_entry *e, strata_error *err)
 {
-	cleanup_close int fd = openat(e->dir_fd, strata_fs_entry_rel(e), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	cleanup_close int owned = -1;
+	int fd = strata_fs_entry_open(e, &owned, err);
 	if (fd < 0)
-		return strata_error_set(err, errno, "cannot open '%s'", e->path);
-	struct stat st;
-	if (fstat(fd, &st) < 0 || st.st_ino != e->st.st_ino || st.st_dev != e->st.st_dev)
-		return strata_error_set(err, 0, "'%s' was replaced while it was read", e->path);
+		return fd;
 	uint64_t size = (uint64_t)e->st.st_size, got = 0;
 	put_u64(n, size);
 	while (got < size) {
@@ -125,7 +123,7 @@ int strata_nar_hash(const char *path, const strata_cancel *cancel, char hex[65],
 {
 	nar n = {.sha = strata_sha256_create(), .buf = strata_xmalloc(READ_BUF)};
 	put_str(&n, "nix-archive-1");
-	strata_fs_walk_ops ops = {.visit = visit, .leave = leave, .cancel = cancel};
+	strata_fs_walk_ops ops = {.visit = visit, .leave = leave, .flags = STRATA_FS_OPEN_FILES, .cancel = cancel};
 	int r = strata_fs_walk(path, &ops, &n, err);
 	strata_sha256_final_hex(n.sha, hex);
 	strata_sha256_free(n.sha);

@@ -121,14 +121,10 @@ static void scan_buf(scan *s, const unsigned char *p, size_t n)
  * carried over to the next buffer. */
 static int scan_file(scan *s, const strata_fs_entry *e, strata_error *err)
 {
-	cleanup_close int fd = openat(e->dir_fd, strata_fs_entry_rel(e), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	struct stat now;
-	if (fd < 0 && errno != ELOOP)
-		return strata_error_set(err, errno, "cannot open '%s'", e->path);
-	if (fd < 0 || fstat(fd, &now) < 0 || !S_ISREG(now.st_mode) || now.st_ino != e->st.st_ino ||
-	    now.st_dev != e->st.st_dev)
-		return strata_error_set(err, 0, "'%s' was replaced while it was read", e->path);
-	/* O_NONBLOCK stays: it changes nothing for a regular file. */
+	cleanup_close int owned = -1;
+	int fd = strata_fs_entry_open(e, &owned, err);
+	if (fd < 0)
+		return fd;
 	if ((uint64_t)e->st.st_size >= SCAN_BUF)
 		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (s->buf == NULL)
@@ -182,7 +178,7 @@ int strata_store_scan_path(const strata_store_scan_table *t, const char *path, b
 			   const strata_cancel *cancel, strata_store_scan_result *res, strata_error *err)
 {
 	scan s = {.t = t, .cancel = cancel, .refs = refs};
-	strata_fs_walk_ops ops = {.visit = scan_visit, .cancel = cancel};
+	strata_fs_walk_ops ops = {.visit = scan_visit, .flags = STRATA_FS_OPEN_FILES, .cancel = cancel};
 	int r = strata_fs_walk(path, &ops, &s, err);
 	free(s.buf);
 	if (r < 0) {

@@ -5,6 +5,7 @@
 #include "fs_tree.h"
 #include "tar_header.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -234,29 +235,11 @@ static int copy_dense(strata_tar *t, int fd, const char *host_path, uint64_t siz
 	}
 }
 
-int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char *rel, const char *host_path,
-			const struct stat *st, strata_error *err)
+/* The member of the regular file open at fd whose fstat st is. */
+static int add_opened(strata_tar *t, const char *name, int fd, const char *host_path, const struct stat *st,
+		      strata_error *err)
 {
-	/* O_NONBLOCK: if the entry became a fifo since its lstat, the open must
-	 * not wait for a writer; the fstat below then sees it is not the file.
-	 * (For a regular file it changes nothing.) */
-	cleanup_close int fd = openat(dir_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0) {
-		if (errno == ELOOP)
-			return strata_error_set(err, 0, "'%s' was replaced while it was read", host_path);
-		return strata_error_set(err, errno, "cannot open '%s'", host_path);
-	}
-	return strata_tar_add_file_fd(t, name, fd, host_path, st, err);
-}
-
-int strata_tar_add_file_fd(strata_tar *t, const char *name, int fd, const char *host_path, const struct stat *st,
-			   strata_error *err)
-{
-	struct stat now;
-	if (fstat(fd, &now) < 0)
-		return strata_error_set(err, errno, "cannot stat '%s'", host_path);
-	if (!S_ISREG(now.st_mode) || now.st_dev != st->st_dev || now.st_ino != st->st_ino)
-		return strata_error_set(err, 0, "'%s' was replaced while it was read", host_path);
+	assert(S_ISREG(st->st_mode));
 	uint64_t size = (uint64_t)st->st_size;
 	strata_tar_header h = member(t, name, STRATA_TAR_REG, st->st_mode, size);
 	int r = strata_tar_add_header(t, &h, err);
@@ -270,6 +253,17 @@ int strata_tar_add_file_fd(strata_tar *t, const char *name, int fd, const char *
 	bool sparse = (uint64_t)st->st_blocks * 512 < size;
 	r = sparse ? copy_sparse(t, fd, host_path, size, err) : copy_dense(t, fd, host_path, size, err);
 	return r < 0 ? r : strata_tar_end_data(t, err);
+}
+
+int strata_tar_add_file_fd(strata_tar *t, const char *name, int fd, const char *host_path, const struct stat *st,
+			   strata_error *err)
+{
+	struct stat now;
+	if (fstat(fd, &now) < 0)
+		return strata_error_set(err, errno, "cannot stat '%s'", host_path);
+	if (!S_ISREG(now.st_mode) || now.st_dev != st->st_dev || now.st_ino != st->st_ino)
+		return strata_error_set(err, 0, "'%s' was replaced while it was read", host_path);
+	return add_opened(t, name, fd, host_path, st, err);
 }
 
 int strata_tar_add_file_copy(strata_tar *t, const char *name, int fd, int out_fd, const char *host_path,
@@ -304,12 +298,14 @@ static int tree_visit(void *arg, const strata_fs_entry *e, strata_error *err)
 		return strata_tar_add_dir(t, e->path, e->st.st_mode, err);
 	if (S_ISLNK(e->st.st_mode))
 		return strata_tar_add_symlink(t, e->path, e->link_target, err);
-	return strata_tar_add_file(t, e->path, e->dir_fd, strata_fs_entry_rel(e), e->path, &e->st, err);
+	cleanup_close int owned = -1;
+	int fd = strata_fs_entry_open(e, &owned, err);
+	return fd < 0 ? fd : add_opened(t, e->path, fd, e->path, &e->st, err);
 }
 
 int strata_tar_add_tree(strata_tar *t, const char *host_path, strata_error *err)
 {
-	strata_fs_walk_ops ops = {.visit = tree_visit, .cancel = t->o.cancel};
+	strata_fs_walk_ops ops = {.visit = tree_visit, .flags = STRATA_FS_OPEN_FILES, .cancel = t->o.cancel};
 	return strata_fs_walk(host_path, &ops, t, err);
 }
 

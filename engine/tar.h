@@ -59,15 +59,13 @@ int strata_tar_end_data(strata_tar *t, strata_error *err);
 /* name: as it is to be stored; '/' is appended for the directory. */
 int strata_tar_add_dir(strata_tar *t, const char *name, mode_t mode, strata_error *err);
 int strata_tar_add_symlink(strata_tar *t, const char *name, const char *target, strata_error *err);
-/* Copies the bytes of the file `rel` (opened relative to dir_fd, or
- * AT_FDCWD) under tar name `name`. st is its lstat: st_size is the size
- * recorded, and the copy fails if the file does not hold exactly that many
- * bytes while it is read (a file changing under us must not yield a tar with
- * a wrong size); st_blocks tells whether to look for holes. host_path names
- * the file in errors. */
-int strata_tar_add_file(strata_tar *t, const char *name, int dir_fd, const char *rel,
-			   const char *host_path, const struct stat *st, strata_error *err);
-/* The same from a file already opened (read from its current offset). */
+/* Copies the bytes of the regular file open at fd (from its current offset)
+ * under tar name `name`. st is the file as it was walked, and the open file
+ * must be that file (same device and inode): st_size is the size recorded,
+ * and the copy fails if the file does not hold exactly that many bytes while
+ * it is read (a file changing under us must not yield a tar with a wrong
+ * size); st_blocks tells whether to look for holes. host_path names the file
+ * in errors. */
 int strata_tar_add_file_fd(strata_tar *t, const char *name, int fd, const char *host_path, const struct stat *st,
 			   strata_error *err);
 /* The same, the data copied from fd to out_fd inside the kernel

@@ -4,7 +4,6 @@
 #include "utf8.h"
 
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,13 +97,34 @@ static void ustar_block(unsigned char *b, const char *name, const char *linkname
 	b[155] = ' ';
 }
 
+/* v in decimal at q (no NUL); returns the number of digits. Headers are
+ * made once per file: no printf on this path. */
+static size_t put_decimal(unsigned char *q, uint64_t v)
+{
+	unsigned char d[20];
+	size_t n = 0;
+	do
+		d[n++] = (unsigned char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	for (size_t i = 0; i < n; i++)
+		q[i] = d[n - 1 - i];
+	return n;
+}
+
+static size_t decimal_digits(uint64_t v)
+{
+	size_t n = 1;
+	while ((v /= 10) != 0)
+		n++;
+	return n;
+}
+
 /* "<len> key=value\n" where len counts the whole record, itself included. */
 static size_t record_len(const strata_tar_pax_record *r)
 {
 	size_t l = strlen(r->key) + r->value_len + 3, p = 0;
 	for (;;) {
-		char digits[24];
-		size_t n = l + (size_t)snprintf(digits, sizeof digits, "%zu", p);
+		size_t n = l + decimal_digits(p);
 		if (n == p)
 			return p;
 		p = n;
@@ -143,8 +163,12 @@ static size_t pax_member(const records *r, unsigned char **out, size_t *cap)
 		q += sizeof charset - 1;
 	}
 	for (size_t i = 0; i < r->n; i++) {
-		int k = sprintf((char *)q, "%zu %s=", record_len(&r->v[i]), r->v[i].key);
-		q += k;
+		size_t kl = strlen(r->v[i].key);
+		q += put_decimal(q, record_len(&r->v[i]));
+		*q++ = ' ';
+		memcpy(q, r->v[i].key, kl);
+		q += kl;
+		*q++ = '=';
 		memcpy(q, r->v[i].value, r->v[i].value_len);
 		q += r->v[i].value_len;
 		*q++ = '\n';
@@ -177,8 +201,8 @@ size_t strata_tar_header_encode(const strata_tar_header *h, unsigned char **out,
 	for (size_t i = 1; i < 5; i++)
 		if (num[i] >= limits[i]) {
 			if (!has(&r, keys[i])) {
-				int n = snprintf(digits[i - 1], sizeof digits[i - 1], "%llu", (unsigned long long)num[i]);
-				add(&r, keys[i], digits[i - 1], (size_t)n);
+				size_t n = put_decimal((unsigned char *)digits[i - 1], num[i]);
+				add(&r, keys[i], digits[i - 1], n);
 			}
 			num[i] = 0;
 		}
