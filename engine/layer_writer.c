@@ -497,7 +497,13 @@ strata_layer_writer *strata_layer_writer_create(strata_pool *pool, const strata_
 	cpu_set_t set;
 	unsigned cores = sched_getaffinity(0, sizeof set, &set) == 0 ? (unsigned)CPU_COUNT(&set) : threads;
 	unsigned running = threads < cores ? threads : cores;
-	w->max_chunks = 3 * (size_t)(running ? running : 1) + 2;
+	/* Three chunks of 1 MiB per core (and two) keep every core busy; a
+	 * codec with larger chunks (zstd's 4 MiB) gets as many bytes in fewer
+	 * chunks, but never fewer than one per core and two. */
+	size_t per_core = running ? running : 1, mib = w->chunk_size >> 20 ? w->chunk_size >> 20 : 1;
+	w->max_chunks = (3 * per_core + 2) / mib;
+	if (w->max_chunks < per_core + 2)
+		w->max_chunks = per_core + 2;
 	pthread_mutex_init(&w->budget_mutex, NULL);
 	pthread_cond_init(&w->budget_cond, NULL);
 	pthread_mutex_init(&w->codec_mutex, NULL);
