@@ -10,6 +10,8 @@ Presets:
               compressed data, directories of tiny files; references.
   tiny-files  one path of >= 200,000 files under 1 KB.
   one-huge    one path of >= 2 GB.
+  many-medium 40 paths of 2,500 files of 1-64 KB each (100,000 files, ~1 GB),
+              referencing each other: a Python or Node closure's shape.
 --scale shrinks a preset (the quick mode uses 0.1 or so).
 Writes DIR/nix/store/... and DIR/closure.json (exportReferencesGraph form).
 Content comes from pools built once from the seed and sliced at random
@@ -112,6 +114,25 @@ def make_path(store, name, size, rnd, pools, refs, tiny_files=0):
     return p
 
 
+def make_medium_path(store, name, files, rnd, pools, refs):
+    """files of 1-64 KB (log-uniform) in directories of 100, as a
+    site-packages or node_modules tree holds them."""
+    p = os.path.join(store, nix_hash(name) + "-" + name)
+    refs_txt = "".join("%s/lib\n" % r for r in refs).encode()
+    for i in range(files):
+        d = os.path.join(p, "lib", "pkg%02d" % (i // 100))
+        if i % 100 == 0:
+            os.makedirs(d)
+        kind = rnd.choices(("elf", "text", "z"), (0.3, 0.6, 0.1))[0]
+        data = pools.content(kind, int(1024 * 64 ** rnd.random()))
+        if i == 0:
+            data = refs_txt + data
+        write(os.path.join(d, "m%04d.%s" % (i, {"elf": "so", "text": "py", "z": "gz"}[kind])), data)
+    for d, _, _ in os.walk(p):
+        os.chmod(d, 0o555)
+    return p
+
+
 def nar_size(p):
     total = 0
     for d, dirs, files in os.walk(p):
@@ -123,7 +144,7 @@ def nar_size(p):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("preset", choices=("mixed", "tiny-files", "one-huge"))
+    ap.add_argument("preset", choices=("mixed", "tiny-files", "one-huge", "many-medium"))
     ap.add_argument("dir")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--scale", type=float, default=1.0)
@@ -158,6 +179,13 @@ def main():
     elif a.preset == "tiny-files":
         p = make_path(store, "tiny-files-1.0", 4096, rnd, pools, [], max(1000, int(200000 * a.scale)))
         entries[p] = []
+    elif a.preset == "many-medium":
+        paths = []
+        for i in range(max(4, int(40 * a.scale))):
+            refs = rnd.sample(paths, min(len(paths), rnd.randint(0, 4))) if paths else []
+            p = make_medium_path(store, "py%02d-lib-2.%d" % (i, i % 5), 2500, rnd, pools, refs)
+            entries[p] = refs
+            paths.append(p)
     else:
         p = make_path(store, "one-huge-1.0", int(2.1e9 * a.scale), rnd, pools, [])
         entries[p] = []
