@@ -344,7 +344,8 @@ static void add_cache_states(json_t *summary, const strata_image_plan *plan, con
 	json_object_set_new(summary, "cache_hits", json_integer((json_int_t)cu->hits));
 }
 
-typedef int (*plan_fn)(const strata_layered_options *o, strata_image_plan **out, strata_error *err);
+typedef int (*plan_fn)(strata_pool *pool, const strata_layered_options *o, strata_image_plan **out,
+		       strata_error *err);
 
 /* One data path for both plans. */
 static int build_to(strata_pool *pool, const strata_layered_options *o, plan_fn make_plan, strata_push_job *pj,
@@ -356,7 +357,7 @@ static int build_to(strata_pool *pool, const strata_layered_options *o, plan_fn 
 	cleanup_free strata_layer_result *results = NULL;
 	assembled a = {0};
 	cache_use cu = {0};
-	int r = make_plan(o, &plan, err);
+	int r = make_plan(pool, o, &plan, err);
 	if (r == 0 && o->format == STRATA_FORMAT_DOCKER_ARCHIVE) {
 		strata_docker_archive_result dr = {0};
 		results = strata_xcalloc(plan->nlayers, sizeof *results);
@@ -457,7 +458,7 @@ int strata_build_layer(strata_pool *pool, const strata_layered_options *o, json_
 	strata_output *out = NULL;
 	strata_layer_result res = {0};
 	cache_use cu = {0};
-	int r = strata_image_plan_store_layer(o, &plan, err);
+	int r = strata_image_plan_store_layer(pool, o, &plan, err);
 	if (r == 0) {
 		strata_output_options oo = {.force = o->force, .inputs = plan->inputs, .ninputs = plan->ninputs,
 					    .containers = plan->containers, .ncontainers = 1,
@@ -515,7 +516,7 @@ int strata_build_layer(strata_pool *pool, const strata_layered_options *o, json_
 int strata_plan_layering(const strata_layered_options *o, json_t **layers_ret, strata_error *err)
 {
 	cleanup_plan strata_image_plan *plan = NULL;
-	int r = strata_image_plan_layered(o, &plan, err);
+	int r = strata_image_plan_layered(NULL, o, &plan, err);
 	if (r < 0)
 		return r;
 	json_t *layers = json_array();

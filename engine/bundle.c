@@ -483,7 +483,7 @@ static int bundle_closure(const strata_bundle_options *o, const char *store_dir,
 	}
 	int r;
 	if (o->closure_file) {
-		r = strata_closure_load(o->closure_file, store_dir, o->cancel, c, err);
+		r = strata_closure_load(o->closure_file, store_dir, NULL, o->cancel, c, err);
 		if (r == 0)
 			r = strata_closure_restrict(*c, roots, nroots, err);
 	} else {

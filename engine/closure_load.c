@@ -147,7 +147,8 @@ static int parse_json(json_t *root, const char *store_dir, const char *file, str
 	return strata_error_set(err, 0, "%s: expected a JSON array or object of store paths", file);
 }
 
-static int load_json(char *buf, size_t len, const char *file, const char *store_dir, const strata_cancel *cancel,
+static int load_json(char *buf, size_t len, const char *file, const char *store_dir, strata_pool *pool,
+		     const strata_cancel *cancel,
 		     strata_closure **out, strata_error *err)
 {
 	json_error_t jerr;
@@ -166,7 +167,7 @@ static int load_json(char *buf, size_t len, const char *file, const char *store_
 		return r;
 	if (c->npaths == 0)
 		return strata_error_set(err, 0, "%s: the closure holds no store paths", file);
-	if ((r = strata_store_scan_closure(c, false, cancel, err)) < 0) /* sizes the input lacks */
+	if ((r = strata_store_scan_closure(c, false, pool, cancel, err)) < 0) /* sizes the input lacks */
 		return r;
 	*out = strata_steal_pointer(&c);
 	return 0;
@@ -174,7 +175,7 @@ static int load_json(char *buf, size_t len, const char *file, const char *store_
 
 /* ---------- the text form ---------- */
 
-static int load_text(char *buf, const char *file, const char *store_dir, const strata_cancel *cancel,
+static int load_text(char *buf, const char *file, const char *store_dir, strata_pool *pool, const strata_cancel *cancel,
 		     strata_closure **out, strata_error *err)
 {
 	strata_closure_builder *b = strata_closure_builder_create(store_dir);
@@ -200,7 +201,7 @@ static int load_text(char *buf, const char *file, const char *store_dir, const s
 	}
 	cleanup_closure strata_closure *c = NULL;
 	if ((r = strata_closure_builder_finish(b, "store paths", &c, err)) < 0 ||
-	    (r = strata_store_scan_closure(c, true, cancel, err)) < 0)
+	    (r = strata_store_scan_closure(c, true, pool, cancel, err)) < 0)
 		return strata_error_wrap(err, "%s", file);
 	*out = strata_steal_pointer(&c);
 	return 0;
@@ -208,7 +209,7 @@ static int load_text(char *buf, const char *file, const char *store_dir, const s
 
 /* ---------- entry points ---------- */
 
-int strata_closure_load(const char *file, const char *store_dir, const strata_cancel *cancel,
+int strata_closure_load(const char *file, const char *store_dir, strata_pool *pool, const strata_cancel *cancel,
 			strata_closure **out, strata_error *err)
 {
 	cleanup_free char *buf = NULL;
@@ -216,10 +217,10 @@ int strata_closure_load(const char *file, const char *store_dir, const strata_ca
 	int r = strata_file_read_all(AT_FDCWD, file, 0, STRATA_FILE_MAX_CLOSURE, "closure file", &buf, &len, err);
 	if (r < 0)
 		return r;
-	return strata_closure_load_buffer(buf, len, file, store_dir, cancel, out, err);
+	return strata_closure_load_buffer(buf, len, file, store_dir, pool, cancel, out, err);
 }
 
-int strata_closure_load_buffer(char *buf, size_t len, const char *file, const char *store_dir,
+int strata_closure_load_buffer(char *buf, size_t len, const char *file, const char *store_dir, strata_pool *pool,
 			       const strata_cancel *cancel, strata_closure **out, strata_error *err)
 {
 	if (strlen(buf) != len)
@@ -237,6 +238,6 @@ int strata_closure_load_buffer(char *buf, size_t len, const char *file, const ch
 	if (*p == '\0')
 		return strata_error_set(err, 0, "%s: empty closure file", file);
 	if (*p == '[' || *p == '{')
-		return load_json(buf, len, file, store_dir, cancel, out, err);
-	return load_text(buf, file, store_dir, cancel, out, err);
+		return load_json(buf, len, file, store_dir, pool, cancel, out, err);
+	return load_text(buf, file, store_dir, pool, cancel, out, err);
 }

@@ -19,15 +19,18 @@
 
 #include "cancel.h"
 #include "closure.h"
+#include "sched_pool.h"
 #include "strata_error.h"
 
-/* Reads file (a regular file, at most STRATA_FILE_MAX_CLOSURE bytes). */
-int strata_closure_load(const char *file, const char *store_dir, const strata_cancel *cancel,
+/* Reads file (a regular file, at most STRATA_FILE_MAX_CLOSURE bytes). What
+ * the input lacks is found by scanning the store paths on pool (NULL: on the
+ * calling thread, which must not be one of its workers). */
+int strata_closure_load(const char *file, const char *store_dir, strata_pool *pool, const strata_cancel *cancel,
 			strata_closure **out, strata_error *err);
 
 /* The same from a NUL-terminated buffer of len bytes (modified: the text
  * form is split in place); file names the input in errors. */
-int strata_closure_load_buffer(char *buf, size_t len, const char *file, const char *store_dir,
+int strata_closure_load_buffer(char *buf, size_t len, const char *file, const char *store_dir, strata_pool *pool,
 			       const strata_cancel *cancel, strata_closure **out, strata_error *err);
 
 #endif

@@ -31,6 +31,7 @@
 
 /* What the plan owns behind the public fields. */
 struct strata_plan_private {
+	strata_pool *pool; /* borrowed, may be NULL: where a closure is scanned */
 	strata_nix_conf conf;
 	strata_base_image *base;
 	strata_closure *closure;
@@ -577,7 +578,7 @@ static int plan_closure_layers(strata_image_plan *p, const strata_layered_option
 	if (r == 0)
 		r = store_layer_budget(p, o, &budget, err);
 	if (r == 0 && o->closure_file)
-		r = strata_closure_load(o->closure_file, p->s.store_dir, o->cancel, &v->closure, err);
+		r = strata_closure_load(o->closure_file, p->s.store_dir, v->pool, o->cancel, &v->closure, err);
 	for (size_t i = 0; v->closure && i < o->ncontents && r == 0; i++)
 		if (strata_closure_find(v->closure, o->contents[i]) < 0)
 			r = strata_error_set(err, 0, "contents '%s' is not in the closure", o->contents[i]);
@@ -693,13 +694,15 @@ static int plan_begin(strata_image_plan *p, const strata_layered_options *o, str
 	return v->base ? check_base_platform(p, err) : 0;
 }
 
-int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan **out, strata_error *err)
+int strata_image_plan_layered(strata_pool *pool, const strata_layered_options *o, strata_image_plan **out,
+			       strata_error *err)
 {
 	int r = check_inputs(o, err);
 	if (r < 0)
 		return r;
 	cleanup_plan strata_image_plan *p = strata_xcalloc(1, sizeof *p);
 	p->priv = strata_xcalloc(1, sizeof *p->priv);
+	p->priv->pool = pool;
 	if ((r = plan_begin(p, o, err)) < 0)
 		return r;
 	plan_ancestors(p, o->conf_file != NULL);
@@ -716,7 +719,8 @@ int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan
 
 /* ---------- strata layer ---------- */
 
-int strata_image_plan_store_layer(const strata_layered_options *o, strata_image_plan **out, strata_error *err)
+int strata_image_plan_store_layer(strata_pool *pool, const strata_layered_options *o, strata_image_plan **out,
+				   strata_error *err)
 {
 	if (!o->closure_file)
 		return strata_error_set(err, 0, "a layer needs the closure its paths are in");
@@ -724,12 +728,13 @@ int strata_image_plan_store_layer(const strata_layered_options *o, strata_image_
 		return strata_error_set(err, 0, "a layer made apart holds store paths only");
 	cleanup_plan strata_image_plan *p = strata_xcalloc(1, sizeof *p);
 	p->priv = strata_xcalloc(1, sizeof *p->priv);
+	p->priv->pool = pool;
 	struct strata_plan_private *v = p->priv;
 	int r = plan_begin(p, o, err);
 	if (r == 0)
 		r = load_layer_dirs(p, o, err);
 	if (r == 0)
-		r = strata_closure_load(o->closure_file, p->s.store_dir, o->cancel, &v->closure, err);
+		r = strata_closure_load(o->closure_file, p->s.store_dir, v->pool, o->cancel, &v->closure, err);
 	if (r == 0 && o->nroots)
 		r = strata_closure_restrict(v->closure, o->roots, o->nroots, err);
 	if (r == 0 && v->ndescs)
@@ -827,7 +832,7 @@ static int build_closure(strata_image_plan *p, const strata_layered_options *o, 
 	config_roots(p->s.config, p->s.store_dir, &roots, &nroots);
 	int r = 0;
 	if (o->closure_file) {
-		r = strata_closure_load(o->closure_file, p->s.store_dir, o->cancel, &v->closure, err);
+		r = strata_closure_load(o->closure_file, p->s.store_dir, v->pool, o->cancel, &v->closure, err);
 		if (r == 0 && nroots > 0)
 			r = strata_closure_restrict(v->closure, roots, nroots, err);
 	} else if (nroots > 0) {
@@ -848,12 +853,14 @@ static int build_nix_db(strata_image_plan *p, const strata_layered_options *o, s
 	return r;
 }
 
-int strata_image_plan_build(const strata_layered_options *o, strata_image_plan **out, strata_error *err)
+int strata_image_plan_build(strata_pool *pool, const strata_layered_options *o, strata_image_plan **out,
+			     strata_error *err)
 {
 	if (o->conf_file || o->ncontents || o->layering != STRATA_LAYERING_DEFAULT || o->max_layers)
 		return strata_error_set(err, 0, "a one-layer image takes no conf.json, contents, layering or layer limit");
 	cleanup_plan strata_image_plan *p = strata_xcalloc(1, sizeof *p);
 	p->priv = strata_xcalloc(1, sizeof *p->priv);
+	p->priv->pool = pool;
 	struct strata_plan_private *v = p->priv;
 	int r = plan_begin(p, o, err);
 	if (r == 0 && o->nix_db && o->no_store_paths)

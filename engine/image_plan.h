@@ -79,12 +79,17 @@ typedef struct strata_image_plan {
 	struct strata_plan_private *priv;
 } strata_image_plan;
 
-/* The plan of strata_build_layered (closure + layering, or conf.json). */
-int strata_image_plan_layered(const strata_layered_options *o, strata_image_plan **out, strata_error *err);
+/* The plan of strata_build_layered (closure + layering, or conf.json). A
+ * closure given as store paths is scanned for references on pool (NULL:
+ * on the calling thread, which must not be one of its workers). */
+int strata_image_plan_layered(strata_pool *pool, const strata_layered_options *o, strata_image_plan **out,
+			      strata_error *err);
 /* The plan of strata_build_layer: one store layer. */
-int strata_image_plan_store_layer(const strata_layered_options *o, strata_image_plan **out, strata_error *err);
+int strata_image_plan_store_layer(strata_pool *pool, const strata_layered_options *o, strata_image_plan **out,
+				  strata_error *err);
 /* The plan of strata_build_image: one layer. */
-int strata_image_plan_build(const strata_layered_options *o, strata_image_plan **out, strata_error *err);
+int strata_image_plan_build(strata_pool *pool, const strata_layered_options *o, strata_image_plan **out,
+			    strata_error *err);
 void strata_image_plan_free(strata_image_plan *p); /* accepts NULL */
 
 static inline void strata_image_plan_freep(strata_image_plan **p)

@@ -201,34 +201,77 @@ static const char *closure_hash_of(const void *arg, size_t i)
 	return ((const strata_closure *)arg)->paths[i].hash;
 }
 
-int strata_store_scan_closure(strata_closure *c, bool refs, const strata_cancel *cancel, strata_error *err)
+/* One path of a closure scan, as a task: its own result and error, so that
+ * the closure takes them in path order whichever task ends first. */
+typedef struct scan_job {
+	const strata_store_scan_table *t;
+	const char *path;
+	bool refs;
+	const strata_cancel *cancel;
+	strata_store_scan_result res;
+	strata_error err;
+	int rc;
+} scan_job;
+
+static void scan_task(void *arg)
+{
+	scan_job *j = arg;
+	j->rc = strata_store_scan_path(j->t, j->path, j->refs, j->cancel, &j->res, &j->err);
+}
+
+static void take_result(strata_store_path *p, size_t i, const strata_store_scan_result *res, bool refs)
+{
+	if (!p->size_known)
+		p->nar_size = res->nar_size;
+	if (!refs) {
+		free(res->hits);
+		return;
+	}
+	free(p->refs);
+	p->refs = res->hits;
+	p->nrefs = 0;
+	p->self_ref = false;
+	for (size_t k = 0; k < res->nhits; k++) {
+		if (res->hits[k] == i)
+			p->self_ref = true;
+		else
+			p->refs[p->nrefs++] = res->hits[k];
+	}
+}
+
+int strata_store_scan_closure(strata_closure *c, bool refs, strata_pool *pool, const strata_cancel *cancel,
+			      strata_error *err)
 {
 	strata_store_scan_table *t = strata_store_scan_table_create(c->npaths, closure_hash_of, c);
-	int r = 0;
-	for (size_t i = 0; i < c->npaths && r == 0; i++) {
-		strata_store_path *p = &c->paths[i];
-		if (!refs && p->size_known)
-			continue;
-		strata_store_scan_result res;
-		if ((r = strata_store_scan_path(t, p->path, refs, cancel, &res, err)) < 0)
+	scan_job *jobs = strata_xcalloc(c->npaths ? c->npaths : 1, sizeof *jobs);
+	strata_group g = STRATA_GROUP_INIT;
+	for (size_t i = 0; i < c->npaths; i++) {
+		scan_job *j = &jobs[i];
+		*j = (scan_job){.t = t, .path = c->paths[i].path, .refs = refs, .cancel = cancel, .err = STRATA_ERROR_INIT};
+		if (!refs && c->paths[i].size_known)
+			j->path = NULL;
+		else if (pool)
+			strata_pool_spawn(pool, &g, scan_task, j);
+		else if (scan_task(j), j->rc < 0)
 			break;
-		if (!p->size_known)
-			p->nar_size = res.nar_size;
-		if (refs) {
-			free(p->refs);
-			p->refs = res.hits;
-			p->nrefs = 0;
-			p->self_ref = false;
-			for (size_t k = 0; k < res.nhits; k++) {
-				if (res.hits[k] == i)
-					p->self_ref = true;
-				else
-					p->refs[p->nrefs++] = res.hits[k];
-			}
-		} else {
-			free(res.hits);
-		}
 	}
+	if (pool)
+		strata_pool_wait(pool, &g);
+	/* The first failure in path order, whichever task met it first. */
+	int r = 0;
+	for (size_t i = 0; i < c->npaths; i++) {
+		scan_job *j = &jobs[i];
+		if (r == 0 && j->rc < 0) {
+			strata_error_move(err, &j->err);
+			r = j->rc;
+		} else if (r == 0 && j->path) {
+			take_result(&c->paths[i], i, &j->res, refs);
+		} else if (j->rc == 0 && j->path) {
+			free(j->res.hits);
+		}
+		strata_error_clear(&j->err);
+	}
+	free(jobs);
 	strata_store_scan_table_free(t);
 	return r;
 }

@@ -22,6 +22,7 @@
 
 #include "cancel.h"
 #include "closure.h"
+#include "sched_pool.h"
 #include "strata_error.h"
 
 typedef struct strata_store_scan_table strata_store_scan_table;
@@ -44,8 +45,12 @@ int strata_store_scan_path(const strata_store_scan_table *t, const char *path, b
 			   const strata_cancel *cancel, strata_store_scan_result *res, strata_error *err);
 
 /* Fills what a closure's input lacked: every size not known and, with
- * refs, every path's references (replacing them by the scan's). */
-int strata_store_scan_closure(strata_closure *c, bool refs, const strata_cancel *cancel, strata_error *err);
+ * refs, every path's references (replacing them by the scan's). The paths
+ * are scanned in parallel on pool (NULL: one after another on the calling
+ * thread, which must not be a worker of pool); results and the error
+ * reported (the first in path order) do not depend on which ends first. */
+int strata_store_scan_closure(strata_closure *c, bool refs, strata_pool *pool, const strata_cancel *cancel,
+			      strata_error *err);
 
 /* The closure of roots (store paths in store_dir): everything their files
  * mention, transitively, among the entries of store_dir. */

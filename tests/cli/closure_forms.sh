@@ -8,8 +8,12 @@ for f in closure attrs path-info path-info-array; do
   build --closure "$WORK/s/$f.json" -o "$WORK/img-$f"
 done
 build --closure "$WORK/s/paths.txt" -o "$WORK/img-text"
+# The text form's paths are scanned in parallel: the same references and
+# image with one worker or four.
+build --closure "$WORK/s/paths.txt" --threads 1 -o "$WORK/img-text1"
+build --closure "$WORK/s/paths.txt" --threads 4 -o "$WORK/img-text4"
 ref=$(manifest_json "$WORK/img-closure" | sha256sum)
-for f in attrs path-info path-info-array text; do
+for f in attrs path-info path-info-array text text1 text4; do
   [ "$(manifest_json "$WORK/img-$f" | sha256sum)" = "$ref" ] || fail "form '$f' gives a different image"
 done
 # Both layering algorithms, and a popularity image differs from an auto one
@@ -34,4 +38,15 @@ grep -q "no store paths" "$WORK/err" || fail "empty closure: $(cat "$WORK/err")"
 if build --closure "$WORK/s/closure.json" --root "$SD/00000000000000000000000000000000-nope" -o "$WORK/x" 2> "$WORK/err"; then fail "bad root accepted"; fi
 grep -q "not in the closure" "$WORK/err" || fail "bad root: $(cat "$WORK/err")"
 [ ! -e "$WORK/x" ] || fail "output left after failure"
+# Two paths that cannot be scanned: the error names the first in path
+# order, whichever scan task fails first.
+first=$(sort "$WORK/s/paths.txt" | head -n 1); last=$(sort "$WORK/s/paths.txt" | tail -n 1)
+chmod u+w "$first" "$last"
+mkfifo "$first/fifo" "$last/fifo"
+for t in 1 4 4 4; do
+  if build --closure "$WORK/s/paths.txt" --threads $t -o "$WORK/x" 2> "$WORK/err"; then fail "a fifo in a store path accepted"; fi
+  grep -q "'$first/fifo' is a fifo" "$WORK/err" || fail "scan error with $t threads: $(cat "$WORK/err")"
+done
+[ ! -e "$WORK/x" ] || fail "output left after failure"
+rm "$first/fifo" "$last/fifo"
 echo ok

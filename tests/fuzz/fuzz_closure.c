@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf[size] = '\0';
 	strata_closure *c = NULL;
 	strata_error err = STRATA_ERROR_INIT;
-	if (strata_closure_load_buffer(buf, size, "fuzz", "/nonexistent-strata-fuzz/store", NULL, &c, &err) == 0) {
+	if (strata_closure_load_buffer(buf, size, "fuzz", "/nonexistent-strata-fuzz/store", NULL, NULL, &c, &err) == 0) {
 		/* Whatever parses must be a consistent graph. */
 		for (size_t i = 0; i < c->npaths; i++)
 			for (size_t j = 0; j < c->paths[i].nrefs; j++)

@@ -77,7 +77,7 @@ static strata_closure *load(const char *text)
 	write_file(path, text, strlen(text));
 	strata_closure *c = NULL;
 	strata_error err = STRATA_ERROR_INIT;
-	if (strata_closure_load(path, sd, NULL, &c, &err) < 0)
+	if (strata_closure_load(path, sd, NULL, NULL, &c, &err) < 0)
 		fail_msg("load: %s", err.msg);
 	return c;
 }
@@ -172,7 +172,7 @@ static void expect_error(const char *text, const char *needle)
 	write_file(path, text, strlen(text));
 	strata_closure *c = NULL;
 	strata_error err = STRATA_ERROR_INIT;
-	assert_true(strata_closure_load(path, sd, NULL, &c, &err) < 0);
+	assert_true(strata_closure_load(path, sd, NULL, NULL, &c, &err) < 0);
 	assert_null(c);
 	if (strstr(err.msg, needle) == NULL)
 		fail_msg("expected '%s' in '%s'", needle, err.msg);
@@ -219,7 +219,7 @@ static void test_bad_inputs(void **s)
 	write_file(path, nul, sizeof nul);
 	strata_closure *c = NULL;
 	strata_error err = STRATA_ERROR_INIT;
-	assert_true(strata_closure_load(path, sd, NULL, &c, &err) < 0);
+	assert_true(strata_closure_load(path, sd, NULL, NULL, &c, &err) < 0);
 	assert_non_null(strstr(err.msg, "NUL bytes"));
 	strata_error_clear(&err);
 }

@@ -28,7 +28,7 @@ static strata_closure *load(const char *json)
 	close(fd);
 	strata_closure *c = NULL;
 	strata_error err = STRATA_ERROR_INIT;
-	int r = strata_closure_load(path, SD, NULL, &c, &err);
+	int r = strata_closure_load(path, SD, NULL, NULL, &c, &err);
 	if (r < 0)
 		fprintf(stderr, "load: %s\n", err.msg);
 	assert_int_equal(r, 0);
