@@ -497,11 +497,12 @@ strata_layer_writer *strata_layer_writer_create(strata_pool *pool, const strata_
 	cpu_set_t set;
 	unsigned cores = sched_getaffinity(0, sizeof set, &set) == 0 ? (unsigned)CPU_COUNT(&set) : threads;
 	unsigned running = threads < cores ? threads : cores;
-	/* Three chunks of 1 MiB per core (and two) keep every core busy; a
-	 * codec with larger chunks (zstd's 4 MiB) gets as many bytes in fewer
-	 * chunks, but never fewer than one per core and two. */
-	size_t per_core = running ? running : 1, mib = w->chunk_size >> 20 ? w->chunk_size >> 20 : 1;
-	w->max_chunks = (3 * per_core + 2) / mib;
+	/* The budget is bytes: 3 MiB per core and 2 MiB keep every core busy
+	 * with 1 MiB chunks; a codec with larger ones (zstd's 4 MiB) gets as
+	 * many bytes in fewer chunks, but never fewer than one per core and
+	 * two. */
+	size_t per_core = running ? running : 1;
+	w->max_chunks = ((3 * per_core + 2) << 20) / w->chunk_size;
 	if (w->max_chunks < per_core + 2)
 		w->max_chunks = per_core + 2;
 	pthread_mutex_init(&w->budget_mutex, NULL);

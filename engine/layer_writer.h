@@ -7,8 +7,9 @@
  * hashes the tar bytes in order (the diff_id). finish renames every blob to
  * blobs/sha256/<digest>.
  *
- * Memory is bounded by a budget of chunk buffers for the whole writer (3 per
- * core that can run, plus 2): a stream that finds it spent compresses its own
+ * Memory is bounded by a budget of chunk buffers for the whole writer (3 MiB
+ * of chunks per core that can run, plus 2 MiB; at least one chunk per core
+ * and two): a stream that finds it spent compresses its own
  * pending chunks rather than block. Peak memory depends on neither layer nor
  * image size, nor on the thread count.
  *

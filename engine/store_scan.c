@@ -248,12 +248,15 @@ int strata_store_scan_closure(strata_closure *c, bool refs, strata_pool *pool, c
 	for (size_t i = 0; i < c->npaths; i++) {
 		scan_job *j = &jobs[i];
 		*j = (scan_job){.t = t, .path = c->paths[i].path, .refs = refs, .cancel = cancel, .err = STRATA_ERROR_INIT};
-		if (!refs && c->paths[i].size_known)
-			j->path = NULL;
-		else if (pool)
+		if (!refs && c->paths[i].size_known) {
+			j->path = NULL; /* nothing to learn */
+		} else if (pool) {
 			strata_pool_spawn(pool, &g, scan_task, j);
-		else if (scan_task(j), j->rc < 0)
-			break;
+		} else {
+			scan_task(j);
+			if (j->rc < 0)
+				break; /* the jobs after it stay zero: never run */
+		}
 	}
 	if (pool)
 		strata_pool_wait(pool, &g);
@@ -264,10 +267,11 @@ int strata_store_scan_closure(strata_closure *c, bool refs, strata_pool *pool, c
 		if (r == 0 && j->rc < 0) {
 			strata_error_move(err, &j->err);
 			r = j->rc;
-		} else if (r == 0 && j->path) {
-			take_result(&c->paths[i], i, &j->res, refs);
-		} else if (j->rc == 0 && j->path) {
-			free(j->res.hits);
+		} else if (j->path && j->rc == 0) {
+			if (r == 0)
+				take_result(&c->paths[i], i, &j->res, refs);
+			else
+				free(j->res.hits);
 		}
 		strata_error_clear(&j->err);
 	}

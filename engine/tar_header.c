@@ -97,25 +97,21 @@ static void ustar_block(unsigned char *b, const char *name, const char *linkname
 	b[155] = ' ';
 }
 
-/* v in decimal at q (no NUL); returns the number of digits. Headers are
- * made once per file: no printf on this path. */
-static size_t put_decimal(unsigned char *q, uint64_t v)
-{
-	unsigned char d[20];
-	size_t n = 0;
-	do
-		d[n++] = (unsigned char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	for (size_t i = 0; i < n; i++)
-		q[i] = d[n - 1 - i];
-	return n;
-}
-
+/* Headers are made once per file: no printf on this path. */
 static size_t decimal_digits(uint64_t v)
 {
 	size_t n = 1;
 	while ((v /= 10) != 0)
 		n++;
+	return n;
+}
+
+/* v in decimal at q (no NUL); returns the number of digits. */
+static size_t put_decimal(unsigned char *q, uint64_t v)
+{
+	size_t n = decimal_digits(v);
+	for (size_t i = n; i-- > 0; v /= 10)
+		q[i] = (unsigned char)('0' + v % 10);
 	return n;
 }
 
