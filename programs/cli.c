@@ -53,6 +53,17 @@ int cli_usage(const char *cmd, const char *fmt, const char *arg)
 	return 2;
 }
 
+int cli_bad_option(const char *cmd, int c, char **argv)
+{
+	/* glibc: optopt is 0 for an unknown long option, else the option's
+	 * character or value; optind has passed a long option, but not always
+	 * a group of short ones ("-qx"), so those are named by their letter. */
+	const char *last = optind > 0 ? argv[optind - 1] : "";
+	char letter[3] = {'-', (char)optopt, '\0'};
+	bool is_long = c == '?' ? optopt == 0 : strncmp(last, "--", 2) == 0;
+	return cli_usage(cmd, c == ':' ? "option '%s' needs a value" : "unknown option '%s'", is_long ? last : letter);
+}
+
 int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out)
 {
 	char *end;

@@ -23,6 +23,10 @@ int cli_fail_msg(const char *msg);
 /* "strata CMD: <fmt with arg>" and the --help hint; returns 2. arg is
  * escaped (it comes from the user). */
 int cli_usage(const char *cmd, const char *fmt, const char *arg);
+/* What getopt_long returned for a bad option (optstrings begin with ':'
+ * and opterr is 0, so getopt prints nothing itself): the option named, and
+ * whether it is unknown or lacks its value, in one line; returns 2. */
+int cli_bad_option(const char *cmd, int c, char **argv);
 
 /* Options every image verb has. */
 typedef struct cli_common {

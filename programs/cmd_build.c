@@ -346,7 +346,9 @@ static int run_verb(int argc, char **argv, verb *vb)
 	const char *cmd = vb->cmd;
 	int c, code = 0;
 	optind = 1;
-	while (code == 0 && (c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+	while (code == 0 && (c = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
+		if (c == '?' || c == ':')
+			return cli_bad_option(cmd, c, argv);
 		if (c == 'h') {
 			fputs(vb->kind == VERB_BUILD ? help_build : vb->kind == VERB_LAYER ? help_layer
 			      : vb->kind == VERB_ASSEMBLE ? help_assemble : vb->kind == VERB_LAYERING ? help_layering

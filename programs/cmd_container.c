@@ -89,7 +89,11 @@ int cmd_container(int argc, char **argv)
 	int c, code = 0;
 	optind = 1;
 	/* "+": stop at the first non-option, so PROGRAM's own options are kept. */
-	while (code == 0 && (c = getopt_long(argc, argv, "+o:qh", longopts, NULL)) != -1) {
+	while (code == 0 && (c = getopt_long(argc, argv, "+:o:qh", longopts, NULL)) != -1) {
+		if (c == '?' || c == ':') {
+			code = cli_bad_option(cmd, c, argv);
+			goto out;
+		}
 		if (c == 'h') {
 			fputs(help, stdout);
 			goto out;

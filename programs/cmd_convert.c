@@ -41,7 +41,9 @@ int cmd_convert(int argc, char **argv)
 	cli_push_init(&push);
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
+		if (c == '?' || c == ':')
+			return cli_bad_option(cmd, c, argv);
 		if (c == 'h') {
 			printf("%s\nPushing (as strata push):\n"
 			       "  --push docker://HOST[:PORT]/REPO[:TAG]   push the image (one) as it is converted;\n"

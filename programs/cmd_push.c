@@ -38,7 +38,9 @@ int cmd_push(int argc, char **argv)
 	bool json = false, quiet = false;
 	int c, k;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
+		if (c == '?' || c == ':')
+			return cli_bad_option(cmd, c, argv);
 		if ((k = cli_push_option(cmd, c, optarg, &p)) == 2)
 			return 2;
 		if (k == 1)

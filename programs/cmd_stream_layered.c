@@ -49,7 +49,9 @@ int cmd_stream_layered(int argc, char **argv)
 		o.cache_dir = env_cache;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":t:qh", longopts, NULL)) != -1) {
+		if (c == '?' || c == ':')
+			return cli_bad_option(cmd, c, argv);
 		switch (c) {
 		case 'C':
 			o.cache_dir = optarg;

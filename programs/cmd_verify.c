@@ -20,7 +20,9 @@ int cmd_verify(int argc, char **argv)
 	bool quiet = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
+		if (c == '?' || c == ':')
+			return cli_bad_option("verify", c, argv);
 		if (c == 'q') {
 			quiet = true;
 		} else if (c == 'h') {

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <getopt.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -71,6 +72,7 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return cli_usage(NULL, "%s", "missing command");
 	install_signals();
+	opterr = 0; /* the verbs name a bad option themselves (cli_bad_option) */
 	/* libarchive encodes tar names through LC_CTYPE: pin it so the layer
 	 * bytes never depend on the user's locale. */
 	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)

@@ -43,4 +43,24 @@ for c in build-layered convert container verify; do "$STRATA" $c --help | grep -
 set +e; "$STRATA" frobnicate 2> "$WORK/err"; rc=$?; set -e
 assert_eq "$rc" 2 "unknown command exit"
 "$STRATA" --version | grep -q "^strata " || fail "--version"
+# a bad option: one line naming it (and the --help hint), exit 2, never
+# getopt's own message beside ours
+bad() { # expected-line args...
+	local want=$1; shift
+	set +e; "$STRATA" "$@" 2> "$WORK/err"; rc=$?; set -e
+	assert_eq "$rc" 2 "exit of: $*"
+	assert_eq "$(head -1 "$WORK/err")" "$want" "message of: $*"
+	assert_eq "$(wc -l < "$WORK/err")" 2 "lines of: $*"
+}
+bad "strata build-layered: unknown option '-t'" "${B[@]}" -t2 -o "$WORK/x"
+bad "strata build-layered: unknown option '--frob'" "${B[@]}" --frob -o "$WORK/x"
+bad "strata build-layered: unknown option '-x'" "${B[@]}" -qx -o "$WORK/x"
+bad "strata build-layered: option '--output' needs a value" "${B[@]}" --output
+bad "strata build-layered: option '-o' needs a value" "${B[@]}" -o
+bad "strata convert: option '--threads' needs a value" convert --threads
+bad "strata push: unknown option '--nope'" push --nope a b
+bad "strata verify: unknown option '-z'" verify -z x
+bad "strata stream-layered: unknown option '--no-such'" stream-layered --no-such x
+bad "strata container: unknown option '--bad'" container --bad -o x -- true
+[ ! -e "$WORK/x" ] || fail "a usage error left output"
 echo ok
