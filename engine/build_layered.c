@@ -310,6 +310,7 @@ static int build_docker_archive(strata_pool *pool, const strata_layered_options 
 		learned = strata_xcalloc(p->nlayers + 1, sizeof *learned);
 	}
 	strata_docker_archive_options dao = {.fd = fd, .fd_name = to_stdout ? "standard output" : o->output,
+					     .fd_is_new_file = !to_stdout,
 					     .progress = o->progress, .progress_arg = o->progress_arg, .cancel = o->cancel,
 					     .known = kp, .learned = learned};
 	double t = now_seconds();

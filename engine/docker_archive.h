@@ -6,15 +6,25 @@
  * metadata of its layer.tar), then "<config digest>.json" and manifest.json
  * (docker_image.h), in CPython tarfile's encoding (tar_header.h).
  *
- * Two passes, as the script makes them, because a member's header holds
- * its size and the digest that names it: first every layer is made and
- * hashed in parallel on the pool, its bytes dropped; then, in order, each
- * layer is made again and streamed into the archive, checked against the
- * first pass (size and CRC-32), so that a file changing in between is an
- * error and never a member named by the wrong digest. The second pass of a
- * layer runs while the first pass of later layers goes on. Memory is a few
- * buffers per thread whatever the image size, and nothing is written to
- * disk but the archive.
+ * A member's header holds its size and the digest that names it, before
+ * its bytes. Into a stream (a pipe), two passes, as the script makes them:
+ * first every layer is made and hashed in parallel on the pool, its bytes
+ * dropped; then, in order, each layer is made again and streamed into the
+ * archive, checked against the first pass (size and CRC-32), so that a
+ * file changing in between is an error and never a member named by the
+ * wrong digest. The second pass of a layer runs while the first pass of
+ * later layers goes on.
+ *
+ * Into a new file, one pass: a layer's place in the file follows from the
+ * sizes of the layers before it, which a walk that stats but does not read
+ * finds (tar.h sizes_only) while the first layers are made; each layer is
+ * made once, by its task, into its place, and hashed as it is; the calling
+ * thread writes the headers around them in order. A layer that comes out
+ * another size than the one its successors were placed by is an error;
+ * blocks of zeros are left holes. Bytes are the stream's.
+ *
+ * Memory is a few buffers per thread whatever the image size, and nothing
+ * is written to disk but the archive.
  *
  * Ownership: plan and options are borrowed; results has plan->nlayers
  * entries (digest = diff_id and size = tar size, but for a base layer:
@@ -32,6 +42,10 @@
 typedef struct strata_docker_archive_options {
 	int fd;              /* where the archive goes: a file, a pipe */
 	const char *fd_name; /* for errors ("standard output", a path) */
+	/* fd is a new empty file of the caller's (an output's temporary, gone
+	 * if the write fails): the archive is written at offsets, in one pass
+	 * (below). Otherwise it is a stream, in two. */
+	bool fd_is_new_file;
 	strata_progress_fn progress;
 	void *progress_arg;
 	const strata_cancel *cancel;

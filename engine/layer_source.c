@@ -72,6 +72,24 @@ static int copy_tar(const char *file, const strata_cancel *cancel, strata_tar_si
 	return r;
 }
 
+/* The members of a store, synthesized or root layer, and the trailer. */
+static int write_tar(const strata_layer_source *s, strata_tar *t, strata_error *err)
+{
+	int r = 0;
+	if (s->kind == STRATA_SOURCE_ROOT) {
+		r = strata_root_tree_write(s->root, t, err);
+	} else if (s->kind == STRATA_SOURCE_SYNTH) {
+		for (size_t i = 0; i < s->nentries && r == 0; i++)
+			r = s->entries[i].target ? strata_tar_add_symlink(t, s->entries[i].name, s->entries[i].target, err)
+						 : strata_tar_add_dir(t, s->entries[i].name, 0755, err);
+	} else {
+		r = strata_tar_add_ancestors(t, s->ancestors, s->nancestors, err);
+		for (size_t i = 0; i < s->npaths && r == 0; i++)
+			r = strata_tar_add_tree(t, s->paths[i], err);
+	}
+	return r == 0 ? strata_tar_finish(t, err) : r;
+}
+
 int strata_layer_source_write(const strata_layer_source *s, const strata_tar_options *tar, strata_tar_sink_fn sink,
 			      void *arg, strata_error *err)
 {
@@ -85,20 +103,37 @@ int strata_layer_source_write(const strata_layer_source *s, const strata_tar_opt
 		to.meta_arg = s->meta_arg;
 	}
 	strata_tar *t = strata_tar_create(&to, sink, arg);
-	int r = 0;
-	if (s->kind == STRATA_SOURCE_ROOT) {
-		r = strata_root_tree_write(s->root, t, err);
-	} else if (s->kind == STRATA_SOURCE_SYNTH) {
-		for (size_t i = 0; i < s->nentries && r == 0; i++)
-			r = s->entries[i].target ? strata_tar_add_symlink(t, s->entries[i].name, s->entries[i].target, err)
-						 : strata_tar_add_dir(t, s->entries[i].name, 0755, err);
-	} else {
-		r = strata_tar_add_ancestors(t, s->ancestors, s->nancestors, err);
-		for (size_t i = 0; i < s->npaths && r == 0; i++)
-			r = strata_tar_add_tree(t, s->paths[i], err);
+	int r = write_tar(s, t, err);
+	strata_tar_free(t);
+	return r;
+}
+
+static int count_sink(void *arg, const void *buf, size_t n, strata_error *err)
+{
+	(void)arg, (void)buf, (void)n, (void)err;
+	return 0;
+}
+
+int strata_layer_source_size(const strata_layer_source *s, const strata_tar_options *tar, uint64_t *size,
+			     strata_error *err)
+{
+	assert(s->kind != STRATA_SOURCE_BASE && s->kind != STRATA_SOURCE_BLOB);
+	if (s->kind == STRATA_SOURCE_TAR) {
+		struct stat st;
+		if (stat(s->tar_file, &st) < 0)
+			return strata_error_set(err, errno, "cannot stat '%s'", s->tar_file);
+		*size = (uint64_t)st.st_size;
+		return 0;
 	}
-	if (r == 0)
-		r = strata_tar_finish(t, err);
+	strata_tar_options to = *tar;
+	to.sizes_only = true;
+	if (s->meta) {
+		to.meta = s->meta;
+		to.meta_arg = s->meta_arg;
+	}
+	strata_tar *t = strata_tar_create(&to, count_sink, NULL);
+	int r = write_tar(s, t, err);
+	*size = strata_tar_offset(t);
 	strata_tar_free(t);
 	return r;
 }

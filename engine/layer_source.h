@@ -61,6 +61,12 @@ typedef struct strata_layer_source {
 int strata_layer_source_write(const strata_layer_source *src, const strata_tar_options *tar, strata_tar_sink_fn sink,
 			      void *arg, strata_error *err);
 
+/* The size of the tar that strata_layer_source_write would write now, found
+ * without reading a file's data: trees walked and stat'ed (tar.h
+ * sizes_only), a tar file's size; not for BASE and BLOB. A writer that
+ * places the tar by it must still check what it gets: files may change. */
+int strata_layer_source_size(const strata_layer_source *src, const strata_tar_options *tar, uint64_t *size,
+			     strata_error *err);
 /* Spawns the producer of src: it opens a stream of w, writes the layer and
  * closes it, or aborts it with the reason. */
 void strata_layer_source_spawn(strata_layer_writer *w, const strata_layer_source *src, const strata_tar_options *tar,

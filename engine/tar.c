@@ -94,6 +94,25 @@ int strata_tar_write_data(strata_tar *t, const void *p, size_t n, strata_error *
 	return emit(t, p, n, err);
 }
 
+int strata_tar_skip_data(strata_tar *t, uint64_t n, strata_error *err)
+{
+	if (n > t->data_left)
+		return strata_error_set(err, 0, "tar: more data than the header announced");
+	t->data_left -= n;
+	t->offset += n;
+	return 0;
+}
+
+uint64_t strata_tar_offset(const strata_tar *t)
+{
+	return t->offset;
+}
+
+bool strata_tar_sizes_only(const strata_tar *t)
+{
+	return t->o.sizes_only;
+}
+
 int strata_tar_end_data(strata_tar *t, strata_error *err)
 {
 	if (t->data_left != 0)
@@ -245,6 +264,8 @@ static int add_opened(strata_tar *t, const char *name, int fd, const char *host_
 	int r = strata_tar_add_header(t, &h, err);
 	if (r < 0)
 		return r;
+	if (t->o.sizes_only)
+		return strata_tar_skip_data(t, size, err) < 0 ? -1 : strata_tar_end_data(t, err);
 	if (t->buf == NULL)
 		t->buf = strata_xmalloc(COPY_BUF);
 	if (size >= COPY_BUF)
@@ -258,6 +279,8 @@ static int add_opened(strata_tar *t, const char *name, int fd, const char *host_
 int strata_tar_add_file_fd(strata_tar *t, const char *name, int fd, const char *host_path, const struct stat *st,
 			   strata_error *err)
 {
+	if (t->o.sizes_only)
+		return add_opened(t, name, fd, host_path, st, err);
 	struct stat now;
 	if (fstat(fd, &now) < 0)
 		return strata_error_set(err, errno, "cannot stat '%s'", host_path);
@@ -298,6 +321,8 @@ static int tree_visit(void *arg, const strata_fs_entry *e, strata_error *err)
 		return strata_tar_add_dir(t, e->path, e->st.st_mode, err);
 	if (S_ISLNK(e->st.st_mode))
 		return strata_tar_add_symlink(t, e->path, e->link_target, err);
+	if (t->o.sizes_only)
+		return add_opened(t, e->path, -1, e->path, &e->st, err);
 	cleanup_close int owned = -1;
 	int fd = strata_fs_entry_open(e, &owned, err);
 	return fd < 0 ? fd : add_opened(t, e->path, fd, e->path, &e->st, err);
@@ -305,7 +330,8 @@ static int tree_visit(void *arg, const strata_fs_entry *e, strata_error *err)
 
 int strata_tar_add_tree(strata_tar *t, const char *host_path, strata_error *err)
 {
-	strata_fs_walk_ops ops = {.visit = tree_visit, .flags = STRATA_FS_OPEN_FILES, .cancel = t->o.cancel};
+	strata_fs_walk_ops ops = {.visit = tree_visit, .flags = t->o.sizes_only ? 0 : STRATA_FS_OPEN_FILES,
+				  .cancel = t->o.cancel};
 	return strata_fs_walk(host_path, &ops, t, err);
 }
 

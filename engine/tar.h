@@ -13,6 +13,7 @@
 #ifndef STRATA_TAR_H
 #define STRATA_TAR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -38,6 +39,11 @@ typedef struct strata_tar_options {
 	strata_tar_meta_fn meta;     /* NULL: the options' for every member */
 	void *meta_arg;
 	const strata_cancel *cancel; /* polled while files are copied and trees walked */
+	/* Regular files' data is not read but counted: the sink gets headers
+	 * and padding only, trees are walked without opening their files, fd
+	 * arguments are ignored (may be -1), and strata_tar_offset is the size
+	 * the archive would have. To place an archive before it is written. */
+	bool sizes_only;
 } strata_tar_options;
 
 /* Receives the tar bytes in order. Returns 0, or negative with err filled
@@ -55,6 +61,13 @@ void strata_tar_free(strata_tar *t); /* accepts NULL; no trailer written */
 int strata_tar_add_header(strata_tar *t, const strata_tar_header *h, strata_error *err);
 int strata_tar_write_data(strata_tar *t, const void *p, size_t n, strata_error *err);
 int strata_tar_end_data(strata_tar *t, strata_error *err);
+/* n bytes of the member's data that are already where the sink writes: a
+ * positional sink, which places the n bytes of each call at
+ * strata_tar_offset(t) - n, the offset after them. The sink is not called. */
+int strata_tar_skip_data(strata_tar *t, uint64_t n, strata_error *err);
+/* Bytes of the archive so far (counted ones too, see sizes_only). */
+uint64_t strata_tar_offset(const strata_tar *t);
+bool strata_tar_sizes_only(const strata_tar *t);
 
 /* name: as it is to be stored; '/' is appended for the directory. */
 int strata_tar_add_dir(strata_tar *t, const char *name, mode_t mode, strata_error *err);
