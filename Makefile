@@ -127,7 +127,7 @@ check-asan: setup
 check-tsan: setup
 	@$(MAKE) --no-print-directory BUILD=build-tsan SAN=tsan unit
 	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 STRATA_SANITIZER=tsan \
-	  tests/run build-tsan $(or $(CHECK_ONLY),test_deque test_pool test_layer_writer build_basic determinism convert base_image push gzip_members)
+	  tests/run build-tsan $(or $(CHECK_ONLY),test_deque test_pool test_layer_writer test_docker_archive build_basic determinism convert base_image push gzip_members)
 
 # Runs every fuzz target for FUZZ_SECONDS on a copy of its corpus; new
 # crashes land in build-fuzz/ (keep them as regression seeds).
