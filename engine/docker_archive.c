@@ -720,6 +720,11 @@ static int emit_all_placed(strata_pool *pool, strata_group *group, writer *w, st
 				size_t len;
 				if ((r = header_len(w, next - 1, size, &len, err)) < 0)
 					break;
+				/* (sparse files can add up past any file's size) */
+				if (size > (uint64_t)INT64_MAX / 2 || prev->header_at > (uint64_t)INT64_MAX / 2 - len - padded(size)) {
+					r = strata_error_set(err, EFBIG, "cannot write to %s", w->o->fd_name);
+					break;
+				}
 				at = prev->header_at + len + padded(size);
 				/* The size the next places rely on bounds this one. */
 				atomic_store(&w->jobs[next - 1].bound, size);

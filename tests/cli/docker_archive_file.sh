@@ -66,6 +66,21 @@ with tarfile.open(sys.argv[1]) as t:
 P
 rm -f "$P/huge" "$WORK/h.tar"
 
+# sparse files that add up past what a file can hold (tmpfs takes files of
+# 2^62 bytes): refused when the next layer is placed, not written at an
+# offset that wrapped around
+if Z=$(mktemp -d /dev/shm/strata-big.XXXXXX 2> /dev/null) && gen_store "$Z/s" --paths 3 &&
+   for p in "$Z"/s/nix/store/*/; do truncate -s $((1 << 62)) "$p/sparse" || exit 1; done; then
+  set +e; timeout 60 "$STRATA" build-layered -q --closure "$Z/s/closure.json" --store-dir "$Z/s/nix/store" \
+    --format docker-archive -o "$Z/x.tar" 2> "$WORK/err"; rc=$?; set -e
+  rm -rf "$Z"
+  assert_eq "$rc" 1 "layers past a file's size"
+  grep -q "File too large" "$WORK/err" && [ "$(wc -l < "$WORK/err")" = 1 ] || fail "too large: $(cat "$WORK/err")"
+else
+  echo "note: no 2^62-byte files in /dev/shm here: that case not run"
+  [ -z "${Z:-}" ] || rm -rf "$Z"
+fi
+
 # a failure while placing (a file that cannot be read): one line, exit 1,
 # no output, no temporary
 F=$(find "$SD" -type f | sort | sed -n 5p)
