@@ -4,6 +4,7 @@
 #include "base_image.h"
 #include "layer_cache.h"
 #include "docker_image.h"
+#include "file.h"
 #include "layer_source.h"
 #include "sha256.h"
 #include "tar.h"
@@ -521,15 +522,9 @@ static int place_flush(placer *pl, strata_error *err)
 		off += n;
 		if (pl->j->holes && all_zero(p, n))
 			continue;
-		while (n > 0) {
-			ssize_t k = pwrite(pl->w->o->fd, p, n, (off_t)(pl->at + off - n));
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0)
-				return strata_error_set(err, errno, "cannot write to %s", pl->w->o->fd_name);
-			p += k;
-			n -= (size_t)k;
-		}
+		int r = strata_file_pwrite_all(pl->w->o->fd, p, n, pl->at + off - n);
+		if (r < 0)
+			return strata_error_set(err, -r, "cannot write to %s", pl->w->o->fd_name);
 	}
 	atomic_fetch_add_explicit(&pl->w->placed_bytes, pl->nbuf, memory_order_relaxed);
 	pl->at += pl->nbuf;

@@ -110,6 +110,23 @@ int strata_file_write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
+int strata_file_pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
+{
+	const char *p = buf;
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
 int strata_file_tmpfile(strata_error *err)
 {
 	const char *dir = getenv("TMPDIR");

@@ -342,10 +342,10 @@ static int write_visit(void *arg, const node *n, const char *path, strata_error 
 	case N_LINK: return strata_tar_add_symlink(tar, path, n->target, err);
 	case N_STORE: return strata_tar_add_tree(tar, n->host, err);
 	case N_FILE: {
-		cleanup_close int fd = strata_tar_sizes_only(tar) ? -1 : open_merged(n, err);
-		if (fd < 0 && !strata_tar_sizes_only(tar))
-			return fd;
-		return strata_tar_add_file_fd(tar, path, fd, n->host, &n->st, err);
+		if (strata_tar_sizes_only(tar)) /* counted, not read */
+			return strata_tar_add_file_fd(tar, path, -1, n->host, &n->st, err);
+		cleanup_close int fd = open_merged(n, err);
+		return fd < 0 ? fd : strata_tar_add_file_fd(tar, path, fd, n->host, &n->st, err);
 	}
 	}
 	return 0;
