@@ -17,13 +17,20 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char tmp[64];
+static char tmp[4096];
+
+static void remove_tmp(void)
+{
+	rmdir(tmp);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (tmp[0] == '\0') {
-		snprintf(tmp, sizeof tmp, "/tmp/strata-fuzz-verify-%ld", (long)getpid());
-		mkdir(tmp, 0700);
+		const char *base = getenv("TMPDIR");
+		snprintf(tmp, sizeof tmp, "%s/strata-fuzz-verify-%ld", base && *base ? base : "/tmp", (long)getpid());
+		if (mkdir(tmp, 0700) == 0)
+			atexit(remove_tmp); /* empty after every input (checked below) */
 		setenv("TMPDIR", tmp, 1);
 	}
 	int fd = memfd_create("layout", MFD_CLOEXEC);
