@@ -21,7 +21,7 @@ cmp "$WORK/f.tar" "$WORK/stream.tar" || fail "the file differs from the stream"
 skopeo --insecure-policy copy -q "docker-archive:$WORK/f.tar" "oci:$WORK/oci:x" || fail "skopeo refuses the file"
 no_leftovers "$WORK"
 
-# 8 GiB of holes and a byte: the member's size needs a pax record, so its
+# 8 GiB, holes but for a few marks: the member's size needs a pax record, so its
 # header is 1536 bytes, not the 512 the first layer was placed after
 # before its size was known: the first of two layers, with one thread (its
 # size task comes after it is placed, so the second is placed by the size
