@@ -179,8 +179,9 @@ static void pass1_task(void *arg)
 
 /* ---------- the archive ---------- */
 
-static int flush_out(writer *w, strata_error *err)
+static int flush_out(void *arg, strata_error *err)
 {
+	writer *w = arg;
 	const unsigned char *p = w->buf;
 	size_t n = w->nbuf;
 	while (n > 0) {
@@ -204,10 +205,26 @@ static int flush_out(writer *w, strata_error *err)
 	return 0;
 }
 
+/* n bytes into an OUT_BUF buffer holding *nbuf, flushed whenever full. */
+static int buffer_put(unsigned char *buf, size_t *nbuf, const void *data, size_t n,
+		      int (*flush)(void *arg, strata_error *err), void *arg, strata_error *err)
+{
+	const unsigned char *p = data;
+	while (n > 0) {
+		size_t k = OUT_BUF - *nbuf < n ? OUT_BUF - *nbuf : n;
+		memcpy(buf + *nbuf, p, k);
+		*nbuf += k;
+		p += k;
+		n -= k;
+		if (*nbuf == OUT_BUF && flush(arg, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int out_sink(void *arg, const void *buf, size_t n, strata_error *err)
 {
 	writer *w = arg;
-	const unsigned char *p = buf;
 	if (w->placed) {
 		/* Where these bytes go (tar.h: positional sinks); after a
 		 * layer's data, which its task wrote, the buffer starts anew. */
@@ -217,16 +234,7 @@ static int out_sink(void *arg, const void *buf, size_t n, strata_error *err)
 		if (w->nbuf == 0)
 			w->buf_at = at;
 	}
-	while (n > 0) {
-		size_t k = OUT_BUF - w->nbuf < n ? OUT_BUF - w->nbuf : n;
-		memcpy(w->buf + w->nbuf, p, k);
-		w->nbuf += k;
-		p += k;
-		n -= k;
-		if (w->nbuf == OUT_BUF && flush_out(w, err) < 0)
-			return -1;
-	}
-	return 0;
+	return buffer_put(w->buf, &w->nbuf, buf, n, flush_out, w, err);
 }
 
 /* Layer data into the archive, checked against pass 1 by its CRC-32: what
@@ -514,8 +522,9 @@ static bool all_zero(const unsigned char *p, size_t n)
 /* The file is new and the layer's region unwritten (or made a hole again
  * before a second placing): a block of zeros, a sparse file's hole most
  * often, is left a hole, which reads as zeros. */
-static int place_flush(placer *pl, strata_error *err)
+static int place_flush(void *arg, strata_error *err)
 {
+	placer *pl = arg;
 	for (size_t off = 0; off < pl->nbuf;) {
 		size_t n = pl->nbuf - off < HOLE_BLOCK ? pl->nbuf - off : HOLE_BLOCK;
 		const unsigned char *p = pl->buf + off;
@@ -539,29 +548,21 @@ static int place_sink(void *arg, const void *buf, size_t n, strata_error *err)
 		return -1;
 	if (pl->h.n > atomic_load_explicit(&pl->j->bound, memory_order_relaxed))
 		return changed(pl->j->i, err);
-	const unsigned char *p = buf;
-	while (n > 0) {
-		size_t k = OUT_BUF - pl->nbuf < n ? OUT_BUF - pl->nbuf : n;
-		memcpy(pl->buf + pl->nbuf, p, k);
-		pl->nbuf += k;
-		p += k;
-		n -= k;
-		if (pl->nbuf == OUT_BUF && place_flush(pl, err) < 0)
-			return -1;
-	}
-	return 0;
+	return buffer_put(pl->buf, &pl->nbuf, buf, n, place_flush, pl, err);
 }
 
 /* Layer i's data into its place, and its sums: a base layer checked
  * against its diff_id first (as pass 1 does) and its member copied; a layer
- * a cache record gives checked by its CRC-32; the others hashed. */
+ * a cache record gives checked by its CRC-32; the others hashed (and their
+ * CRC-32 taken only for the cache: no second pass checks it). */
 static int place_layer(writer *w, job *j, strata_error *err)
 {
 	const strata_plan_layer *l = &w->p->layers[j->i];
 	const strata_layer_sums *known = w->o->known ? w->o->known[j->i] : NULL;
 	bool base = l->source.kind == STRATA_SOURCE_BASE;
 	cleanup_free unsigned char *buf = strata_xmalloc(OUT_BUF);
-	placer pl = {.w = w, .j = j, .h = {base || known ? NULL : strata_sha256_create(), !base, 0, 0, &w->stop},
+	bool crc = known || (!base && w->o->learned);
+	placer pl = {.w = w, .j = j, .h = {base || known ? NULL : strata_sha256_create(), crc, 0, 0, &w->stop},
 		     .at = j->data_at, .buf = buf};
 	int r;
 	if (base) {

@@ -94,11 +94,12 @@ int strata_file_read_all(int dir_fd, const char *path, int flags, size_t max, co
 	return 0;
 }
 
-int strata_file_write_all(int fd, const void *buf, size_t n)
+/* at < 0: at the file's offset (write), else there (pwrite). */
+static int write_all_at(int fd, const void *buf, size_t n, int64_t at)
 {
 	const char *p = buf;
 	while (n > 0) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = at < 0 ? write(fd, p, n) : pwrite(fd, p, n, (off_t)at);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -106,25 +107,20 @@ int strata_file_write_all(int fd, const void *buf, size_t n)
 		}
 		p += w;
 		n -= (size_t)w;
+		if (at >= 0)
+			at += w;
 	}
 	return 0;
 }
 
+int strata_file_write_all(int fd, const void *buf, size_t n)
+{
+	return write_all_at(fd, buf, n, -1);
+}
+
 int strata_file_pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
 {
-	const char *p = buf;
-	while (n > 0) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
+	return write_all_at(fd, buf, n, (int64_t)off);
 }
 
 int strata_file_tmpfile(strata_error *err)

@@ -47,7 +47,7 @@ int strata_file_read_all(int dir_fd, const char *path, int flags, size_t max, co
 
 /* Writes all n bytes, retrying on EINTR and short writes. 0 or -errno. */
 int strata_file_write_all(int fd, const void *buf, size_t n);
-/* The same at offset off (the file's own offset unchanged). */
+/* The same at offset off (below 2^63; the file's own offset unchanged). */
 int strata_file_pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
 
 /* Copies in (from its offset) to out until in ends: copy_file_range in

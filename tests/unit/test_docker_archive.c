@@ -124,17 +124,17 @@ static int write_archive(strata_pool *pool, const strata_image_plan *p, const ch
 	return r;
 }
 
-static char *slurp(const char *path, size_t *n)
+static void assert_same_file(const char *a, const char *b)
 {
-	int fd = open(path, O_RDONLY);
-	assert_true(fd >= 0);
-	struct stat st;
-	assert_int_equal(fstat(fd, &st), 0);
-	char *b = strata_xmalloc((size_t)st.st_size + 1);
-	assert_int_equal(read(fd, b, (size_t)st.st_size), st.st_size);
-	close(fd);
-	*n = (size_t)st.st_size;
-	return b;
+	char *da = NULL, *db = NULL;
+	size_t na, nb;
+	strata_error err = STRATA_ERROR_INIT;
+	assert_int_equal(strata_file_read_all(AT_FDCWD, a, 0, SIZE_MAX, "archive", &da, &na, &err), 0);
+	assert_int_equal(strata_file_read_all(AT_FDCWD, b, 0, SIZE_MAX, "archive", &db, &nb, &err), 0);
+	assert_int_equal(na, nb);
+	assert_memory_equal(da, db, na);
+	free(da);
+	free(db);
 }
 
 static void test_grown_between_walk_and_place(void **s)
@@ -164,12 +164,7 @@ static void test_grown_between_walk_and_place(void **s)
 				/* made of what was read: the stream now writes it */
 				l->source.meta = NULL;
 				assert_int_equal(write_archive(pool, p, stream, false, &err), 0);
-				size_t n1, n2;
-				char *a = slurp(placed, &n1), *b = slurp(stream, &n2);
-				assert_int_equal(n1, n2);
-				assert_memory_equal(a, b, n1);
-				free(a);
-				free(b);
+				assert_same_file(placed, stream);
 			}
 			/* the file as it was, for the next round */
 			put(grow, "first file");
@@ -192,12 +187,7 @@ static void test_placed_is_streamed(void **s)
 		strata_error err = STRATA_ERROR_INIT;
 		assert_int_equal(write_archive(pool, p, placed, true, &err), 0);
 		assert_int_equal(write_archive(pool, p, stream, false, &err), 0);
-		size_t n1, n2;
-		char *a = slurp(placed, &n1), *b = slurp(stream, &n2);
-		assert_int_equal(n1, n2);
-		assert_memory_equal(a, b, n1);
-		free(a);
-		free(b);
+		assert_same_file(placed, stream);
 		strata_image_plan_free(p);
 		strata_pool_free(pool);
 	}
