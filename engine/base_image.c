@@ -3,6 +3,7 @@
 #include "alloc.h"
 #include "archive_in.h"
 #include "file.h"
+#include "image_config.h"
 #include "json_check.h"
 #include "oci_image.h"
 #include "sha256.h"
@@ -223,8 +224,7 @@ static int read_image(strata_base_image *b, const char *want_name, const char *w
 			return strata_error_set(err, 0, "base image %s: diff_id %zu is not sha256:<64 hex digits>", b->path,
 						i + 1);
 	}
-	json_t *env = json_object_get(json_object_get(b->config, "config"), "Env");
-	return strata_json_check_string_array(env, b->path, "config.Env", err);
+	return 0;
 }
 
 /* ---------- OCI layouts and oci-archives ---------- */
@@ -395,8 +395,7 @@ static int read_oci_image(strata_base_image *b, const char *name, const char *ta
 				  err)) < 0)
 			return r;
 	}
-	json_t *env = json_object_get(json_object_get(b->config, "config"), "Env");
-	return strata_json_check_string_array(env, b->path, "config.Env", err);
+	return 0;
 }
 
 /* "DIR:TAG" names an image of a layout; a path that exists as it is wins. */
@@ -463,6 +462,11 @@ int strata_base_image_open(const char *ref, const char *name, const char *tag, c
 		if (r == 0)
 			r = b->oci ? read_oci_image(b, name, tag, err) : read_image(b, name, tag, err);
 	}
+	/* Its history goes into the new image's config as it is, and its
+	 * runtime config is inherited: a config clients would refuse is
+	 * refused here, not found wrong in the image made from it. */
+	if (r == 0 && (r = strata_image_config_check_oci(b->config, b->nlayers, err)) < 0)
+		strata_error_wrap(err, "base image %s", ref);
 	if (r < 0) {
 		strata_base_image_free(b);
 		return r;

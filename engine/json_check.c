@@ -43,7 +43,7 @@ int strata_json_check_time(json_t *v, const char *what, const char *key, strata_
 	long long t;
 	if (!json_is_string(v))
 		return strata_error_set(err, 0, "%s: '%s' must be an RFC 3339 string", what, key);
-	if (strata_timestamp_parse(json_string_value(v), &t, err) < 0)
+	if (strata_timestamp_parse_image(json_string_value(v), &t, err) < 0)
 		return strata_error_wrap(err, "%s: '%s'", what, key);
 	return 0;
 }

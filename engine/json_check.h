@@ -14,7 +14,7 @@
 
 int strata_json_check_string_map(json_t *v, const char *what, const char *key, strata_error *err);
 int strata_json_check_string_array(json_t *v, const char *what, const char *key, strata_error *err);
-/* An RFC 3339 string strata_parse_time accepts. */
+/* An RFC 3339 string as image clients read it (strata_timestamp_parse_image). */
 int strata_json_check_time(json_t *v, const char *what, const char *key, strata_error *err);
 /* s as a JSON string must be valid UTF-8 (jansson refuses anything else, and
  * a value it refuses would silently go missing); with no_controls also free

@@ -1,7 +1,17 @@
 #include "sha256.h"
 #include "alloc.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+
+/* OpenSSL initialises itself on its first use; when that is on a pool
+ * thread, OpenSSL 3.0 keeps that thread's error state past its exit (a leak
+ * LeakSanitizer reports, 904 bytes). Done on the loading thread instead,
+ * before any pool exists. */
+__attribute__((constructor)) static void init_openssl(void)
+{
+	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
+}
 
 /* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 static void hex(const unsigned char *in, size_t n, char *out)

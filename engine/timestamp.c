@@ -19,25 +19,23 @@ static long long days_from_civil(long long y, unsigned m, unsigned d)
 	return era * 146097 + (long long)doe - 719468;
 }
 
-int strata_timestamp_parse(const char *s, long long *epoch_ret, strata_error *err)
+#define MAX_EPOCH 253402300799LL /* 9999-12-31T23:59:59Z */
+#define MIN_EPOCH_YEAR0 (-62167219200LL) /* 0000-01-01T00:00:00Z */
+
+/* "YYYY-MM-DD?HH:MM:SS[.f*](Z|+hh:mm)". strict is RFC 3339 as clients'
+ * parsers (Go's time.RFC3339) take it: 'T' and 'Z' only, digits after a
+ * '.', no leap second; otherwise also 't', ' ', 'z', a bare '.' and :60.
+ * The time must lie within min and 9999-12-31T23:59:59Z. */
+static int parse_rfc3339(const char *s, bool strict, long long min, long long *epoch_ret, strata_error *err)
 {
-	char *end = NULL;
-	if (*s != '\0' && strspn(s, "0123456789") == strlen(s)) {
-		errno = 0;
-		long long v = strtoll(s, &end, 10);
-		if (errno != 0 || v > 253402300799LL)
-			return strata_error_set(err, 0, "time '%s' is out of range", s);
-		*epoch_ret = v;
-		return 0;
-	}
-	/* Fixed positions: YYYY-MM-DDTHH:MM:SS (sscanf would take one-digit
-	 * fields, signs and spaces). */
+	/* Fixed positions (sscanf would take one-digit fields, signs and
+	 * spaces). */
 	static const char shape[] = "dddd-dd-ddTdd:dd:dd";
 	size_t n = sizeof shape - 1;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		bool ok = shape[i] == 'd' ? isdigit((unsigned char)c) != 0
-			  : shape[i] == 'T' ? (c == 'T' || c == 't' || c == ' ')
+			  : shape[i] == 'T' ? (c == 'T' || (!strict && (c == 't' || c == ' ')))
 					    : c == shape[i];
 		if (!ok)
 			return strata_error_set(err, 0, "'%s' is not an RFC 3339 time (e.g. 2024-01-31T12:00:00Z)", s);
@@ -48,14 +46,17 @@ int strata_timestamp_parse(const char *s, long long *epoch_ret, strata_error *er
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
 	if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || (M == 2 && D == 29 && !leap) || h > 23 || mi > 59 ||
-	    sec > 60)
+	    sec > (strict ? 59 : 60))
 		return strata_error_set(err, 0, "'%s' is not a valid date and time", s);
 	const char *p = s + n;
-	if (*p == '.') /* fractions are dropped: tar and config keep seconds */
+	if (*p == '.') { /* fractions are dropped: tar and config keep seconds */
+		if (strict && !isdigit((unsigned char)p[1]))
+			return strata_error_set(err, 0, "'%s' is not an RFC 3339 time", s);
 		for (p++; isdigit((unsigned char)*p); p++) {
 		}
+	}
 	long long off = 0;
-	if (*p == 'Z' || *p == 'z') {
+	if (*p == 'Z' || (!strict && *p == 'z')) {
 		p++;
 	} else if (*p == '+' || *p == '-') {
 		/* exactly [+-]hh:mm */
@@ -74,13 +75,32 @@ int strata_timestamp_parse(const char *s, long long *epoch_ret, strata_error *er
 	if (*p != '\0')
 		return strata_error_set(err, 0, "'%s' is not an RFC 3339 time", s);
 	long long epoch = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600LL + mi * 60LL + sec - off;
+	if (epoch < min || epoch > MAX_EPOCH)
+		return strata_error_set(err, 0, "'%s' is out of range (%s to 9999-12-31T23:59:59Z)", s,
+					min == 0 ? "1970-01-01T00:00:00Z" : "0000-01-01T00:00:00Z");
+	*epoch_ret = epoch;
+	return 0;
+}
+
+int strata_timestamp_parse(const char *s, long long *epoch_ret, strata_error *err)
+{
+	if (*s != '\0' && strspn(s, "0123456789") == strlen(s)) {
+		errno = 0;
+		long long v = strtoll(s, NULL, 10);
+		if (errno != 0 || v > MAX_EPOCH)
+			return strata_error_set(err, 0, "time '%s' is out of range", s);
+		*epoch_ret = v;
+		return 0;
+	}
 	/* Clients parse four-digit years only (a leap second or an offset can
 	 * carry 9999-12-31 into year 10000), and tar cannot hold times before
 	 * the epoch. */
-	if (epoch < 0 || epoch > 253402300799LL)
-		return strata_error_set(err, 0, "'%s' is out of range (1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z)", s);
-	*epoch_ret = epoch;
-	return 0;
+	return parse_rfc3339(s, false, 0, epoch_ret, err);
+}
+
+int strata_timestamp_parse_image(const char *s, long long *epoch_ret, strata_error *err)
+{
+	return parse_rfc3339(s, true, MIN_EPOCH_YEAR0, epoch_ret, err);
 }
 
 void strata_timestamp_format(long long epoch, char out[32])

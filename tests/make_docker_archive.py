@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes Docker archives for strata convert's tests.
 
-  make_docker_archive.py OUT.tar [--images N] [--gzip-layers] [--docker25] [--bad KIND]
+  make_docker_archive.py OUT.tar [--images N] [--gzip-layers] [--docker25] [--created TIME] [--bad KIND]
 
 Default: nixpkgs' stream_layered_image.py layout: layers first as
 <diff_id>/layer.tar (PAX tars with absolute member names, as nixpkgs writes
@@ -9,7 +9,8 @@ them), then <sha256(config)>.json, then manifest.json last. --images 2 adds a
 second image (three tags in all). --docker25 writes Docker 25+'s layout:
 an OCI image layout (blobs/sha256/<hex>, index.json, oci-layout) plus a
 manifest.json whose Config and Layers name those blobs. --gzip-layers stores layers gzip-compressed
-(docker save of old daemons). --bad makes one broken archive:
+(docker save of old daemons). --created sets the config's and every history
+entry's "created" (default 1970-01-01T00:00:01+00:00). --bad makes one broken archive:
   dotdot, absolute, link-out, duplicate, missing-layer, unlisted-layer,
   diff-id, truncated, no-manifest
 """
@@ -40,6 +41,7 @@ def main():
     ap.add_argument("--images", type=int, default=1)
     ap.add_argument("--gzip-layers", action="store_true")
     ap.add_argument("--docker25", action="store_true")
+    ap.add_argument("--created", default="1970-01-01T00:00:01+00:00")
     ap.add_argument("--bad", default="")
     a = ap.parse_args()
     images = []
@@ -55,10 +57,10 @@ def main():
             name = ("blobs/sha256/%s" % diff) if a.docker25 else "%s/layer.tar" % diff
             layers.append((name, diff))
             members.append((name, blob, tarfile.REGTYPE, ""))
-        cfg = {"created": "1970-01-01T00:00:01+00:00", "architecture": "amd64", "os": "linux",
+        cfg = {"created": a.created, "architecture": "amd64", "os": "linux",
                "config": {"Cmd": ["/nix/store/%032d-pkg%d-0/bin/tool" % (0, img)], "Env": ["A=%d" % img]},
                "rootfs": {"diff_ids": ["sha256:" + d for _, d in layers], "type": "layers"},
-               "history": [{"created": "1970-01-01T00:00:01+00:00", "comment": "layer %d" % i} for i in range(3)]}
+               "history": [{"created": a.created, "comment": "layer %d" % i} for i in range(3)]}
         if a.bad == "diff-id":
             cfg["rootfs"]["diff_ids"][1] = "sha256:" + "0" * 64
         cb = json.dumps(cfg, indent=4).encode()

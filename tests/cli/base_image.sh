@@ -203,6 +203,20 @@ for cut in trunc flip; do
 done
 python3 "$TOP/tests/make_docker_archive.py" "$WORK/bad-diff.tar" --bad diff-id
 expect_fail "diff_id" $B --from-image "$WORK/bad-diff.tar"
+# The base's config is checked as clients check it, for its history goes
+# into the image as it is: Go's zero time is a valid time there (kept, and
+# the image verifies), a time that is not RFC 3339 is not.
+python3 "$TOP/tests/make_docker_archive.py" "$WORK/zero.tar" --created 0001-01-01T00:00:00Z
+rm -rf "$WORK/top-zero"
+"$STRATA" build -q --store-dir "$SD" --copy-to-root "$WORK/top-root" --from-image "$WORK/zero.tar" -o "$WORK/top-zero"
+"$STRATA" verify -q "$WORK/top-zero"
+assert_eq "$(skopeo --insecure-policy inspect --config oci:"$WORK/top-zero" | python3 -c \
+  'import json,sys; print(json.load(sys.stdin)["history"][0]["created"])')" "0001-01-01T00:00:00Z" "the base's history"
+python3 "$TOP/tests/make_docker_archive.py" "$WORK/bad-time.tar" --created 1970-0001-0:T100:01+00:00
+expect_fail "bad-time.tar: config: .*'created'" $B --from-image "$WORK/bad-time.tar"
+cp -r "$WORK/base-gz" "$WORK/bad-cfg"; chmod -R u+w "$WORK/bad-cfg"
+python3 "$TOP/tests/forge_layout.py" "$WORK/bad-cfg" config-set config '{"Cmd": "not a list"}'
+expect_fail "bad-cfg: config: 'config': 'Cmd' must be an array" $B --from-image "$WORK/bad-cfg"
 expect_fail "the base image has 3 layers: a limit of 4" build-layered -q --closure "$WORK/g/closure.json" \
   --store-dir "$WORK/g/nix/store" --from-image "$WORK/two.tar" --max-layers 4
 echo "base_image: ok"

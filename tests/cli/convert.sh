@@ -78,6 +78,23 @@ skopeo --insecure-policy inspect oci-archive:"$WORK/named.tar":t1 > /dev/null
 [ "$(diffs_config "$WORK/orig")" = "$(diffs_config "$WORK/from-oci")" ] || fail "oci-archive convert changed diff_ids or config"
 assert_eq "$(cname_of "$WORK/from-oci")" "docker.io/strata/x:v1" "the name an oci-archive's index carried"
 
+# 4b. times in the config as clients read them (RFC 3339, any four-digit
+# year): Go's zero time, which go-containerregistry's images carry, is kept
+# and skopeo reads it; a time that is not RFC 3339 or a decimal epoch (which
+# --created accepts, but a config may not hold) is refused, naming the field.
+python3 "$MK" "$WORK/zero.tar" --created 0001-01-01T00:00:00Z
+"$STRATA" convert -q "$WORK/zero.tar" -o "$WORK/zero"
+"$STRATA" verify -q "$WORK/zero"
+assert_eq "$(skopeo --insecure-policy inspect --config oci:"$WORK/zero" | python3 -c \
+  'import json,sys; c=json.load(sys.stdin); print(c["created"], c["history"][2]["created"])')" \
+  "0001-01-01T00:00:00Z 0001-01-01T00:00:00Z" "Go's zero time kept"
+for t in 1700000000 2024-01-31T12:00:60Z "2024-01-31 12:00:00Z" 2024-01-31T12:00:00.Z 0000-01-01T00:00:00+01:00; do
+  python3 "$MK" "$WORK/badtime.tar" --created "$t"
+  if "$STRATA" convert -q "$WORK/badtime.tar" -o "$WORK/bad" 2> "$WORK/err"; then fail "created '$t' accepted"; fi
+  grep -q "config: 'created': '$t'" "$WORK/err" || fail "created '$t': $(cat "$WORK/err")"
+  [ ! -e "$WORK/bad" ] || fail "created '$t' left output"
+done
+
 # 5. bad archives: one line, non-zero, nothing left
 bad() {
   local kind=$1 pat=$2

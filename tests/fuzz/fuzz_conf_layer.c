@@ -56,7 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(out, sizeof out, "%s/out", dir);
 	write_file(layer, data, size);
 	strata_layered_options o = {.conf_file = conf, .output = out, .uid = -1, .gid = -1,
-				    .compress = size % 2 ? STRATA_COMPRESS_GZIP : STRATA_COMPRESS_NONE, .level = 1};
+				    .compress = size % 2 ? STRATA_COMPRESS_GZIP : STRATA_COMPRESS_NONE,
+				    .level = size % 2 ? 1 : 0 /* none has no level */};
 	json_t *summary = NULL;
 	strata_error err = STRATA_ERROR_INIT;
 	if (strata_build_layered(pool, &o, &summary, &err) == 0) {

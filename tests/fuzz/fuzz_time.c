@@ -1,5 +1,6 @@
-/* libFuzzer target: --created / --mtime / SOURCE_DATE_EPOCH parsing. A parsed
- * time must format and parse back to itself. */
+/* libFuzzer target: --created / --mtime / SOURCE_DATE_EPOCH parsing, and
+ * times in image configs. A parsed time must format and parse back to
+ * itself. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strata_timestamp_parse(buf, &u, &err) < 0 || u != t)
 			abort();
 	}
+	/* A config time clients read is, from 1970 on, one the options take
+	 * too, as the same instant. */
+	if (strata_timestamp_parse_image(s, &t, &err) == 0 && t >= 0 &&
+	    (strata_timestamp_parse(s, &u, &err) < 0 || u != t))
+		abort();
 	strata_error_clear(&err);
 	free(s);
 	return 0;

@@ -238,6 +238,26 @@ static void test_times(void **s)
 	assert_true(strata_timestamp_parse("1969-12-31T23:59:59Z", &t, &err) < 0);
 	assert_int_equal(strata_timestamp_parse("1970-01-01T01:00:00+01:00", &t, &err), 0);
 	assert_int_equal(t, 0);
+	/* In a config: RFC 3339 as Go reads it, any four-digit year. */
+	assert_int_equal(strata_timestamp_parse_image("0001-01-01T00:00:00Z", &t, &err), 0);
+	assert_int_equal(t, -62135596800LL);
+	assert_int_equal(strata_timestamp_parse_image("0000-01-01T00:00:00Z", &t, &err), 0);
+	assert_int_equal(t, -62167219200LL);
+	assert_int_equal(strata_timestamp_parse_image("1969-12-31T23:59:59.999999999-00:00", &t, &err), 0);
+	assert_int_equal(t, -1);
+	assert_int_equal(strata_timestamp_parse_image("2024-01-31T12:00:00.5+01:00", &t, &err), 0);
+	assert_int_equal(t, 1706698800LL);
+	static const char *const not_in_config[] = {
+		"0000-01-01T00:00:00+01:00", /* year -1 in UTC */
+		"9999-12-31T23:00:00-01:00", /* year 10000 */
+		"2024-01-31T12:00:60Z", "2024-01-31 12:00:00Z", "2024-01-31t12:00:00Z", "2024-01-31T12:00:00z",
+		"2024-01-31T12:00:00.Z", "1706702400", "", "2024-01-31T12:00:00",
+	};
+	for (size_t i = 0; i < sizeof not_in_config / sizeof *not_in_config; i++)
+		assert_true(strata_timestamp_parse_image(not_in_config[i], &t, &err) < 0);
+	/* the options' parser keeps its lenient forms */
+	assert_int_equal(strata_timestamp_parse("2024-01-31 12:00:00z", &t, &err), 0);
+	assert_int_equal(strata_timestamp_parse("1706702400", &t, &err), 0);
 	strata_error_clear(&err);
 }
 

@@ -1,0 +1,109 @@
+/* libFuzzer target: a base image (fromImage) holding arbitrary bytes: a
+ * Docker archive, compressed or not, or an oci-archive. The image is built
+ * on it (its config merged, all of it or only Env by turns) as an OCI
+ * layout or as a Docker archive. A build either fails with a message or
+ * writes an image that verifies: an OCI layout as it is, a Docker archive
+ * once converted back; whatever a base passes into an image, clients can
+ * read. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs_tree.h"
+#include "strata.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static strata_pool *pool;
+static char dir[64], store[80], closure[80];
+
+static void cleanup(void)
+{
+	strata_pool_free(pool);
+	strata_fs_remove_tree(dir);
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, data, n) != (ssize_t)n)
+		abort();
+	close(fd);
+}
+
+static void must_verify(const char *layout)
+{
+	strata_verify_report rep;
+	strata_error err = STRATA_ERROR_INIT;
+	if (strata_verify(layout, NULL, &rep, &err) < 0) {
+		fprintf(stderr, "fuzz_base: %s\n", err.msg);
+		abort();
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char out[96], back[96];
+	if (pool == NULL) {
+		strata_pool_options po = {.threads = 2};
+		pool = strata_pool_create(&po);
+		const char *tmp = getenv("TMPDIR");
+		snprintf(dir, sizeof dir, "%s/strata-fuzz-base-%ld", tmp && *tmp ? tmp : "/tmp", (long)getpid());
+		snprintf(closure, sizeof closure, "%s/closure", dir);
+		mkdir(dir, 0700);
+		/* A store of one path with one file, and its closure. */
+		char path[160];
+		snprintf(store, sizeof store, "%s/store", dir);
+		snprintf(path, sizeof path, "%s/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-f", store);
+		mkdir(store, 0755);
+		mkdir(path, 0755);
+		write_file(closure, path, strlen(path));
+		snprintf(path, sizeof path, "%s/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-f/file", store);
+		write_file(path, "x\n", 2);
+		atexit(cleanup);
+	}
+	int fd = memfd_create("base", MFD_CLOEXEC);
+	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
+		abort();
+	char base[64];
+	snprintf(base, sizeof base, "/proc/self/fd/%d", fd);
+	snprintf(out, sizeof out, "%s/out", dir);
+	snprintf(back, sizeof back, "%s/back", dir);
+	/* The input's length picks the output, so that every seed reaches
+	 * each kind as it mutates. */
+	unsigned kind = (unsigned)(size % 3);
+	strata_layered_options o = {.closure_file = closure, .store_dir = store, .output = out, .uid = -1, .gid = -1, .from_image = base,
+				    .base_env_only = size % 2};
+	o.format = kind == 2 ? STRATA_FORMAT_DOCKER_ARCHIVE : STRATA_FORMAT_DIRECTORY;
+	o.compress = kind == 0 ? STRATA_COMPRESS_GZIP : STRATA_COMPRESS_NONE;
+	o.level = kind == 0 ? 1 : 0;
+	json_t *summary = NULL;
+	strata_error err = STRATA_ERROR_INIT;
+	if (strata_build_layered(pool, &o, &summary, &err) == 0) {
+		json_decref(summary);
+		if (kind != 2) {
+			must_verify(out);
+		} else {
+			strata_convert_options c = {.input = out, .output = back, .compress = STRATA_COMPRESS_NONE};
+			if (strata_convert(pool, &c, &summary, &err) < 0) {
+				fprintf(stderr, "fuzz_base: the Docker archive written does not convert: %s\n", err.msg);
+				abort();
+			}
+			json_decref(summary);
+			must_verify(back);
+		}
+	} else if (err.msg == NULL) {
+		abort();
+	}
+	strata_error_clear(&err);
+	strata_fs_remove_tree(out);
+	strata_fs_remove_tree(back);
+	close(fd);
+	return 0;
+}
