@@ -7,36 +7,123 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-static int check_string_array(json_t *v, const char *key, const char *what, strata_error *err)
+/* The fields of the runtime config and the types clients decode them as
+ * (Docker's container.Config, the OCI image spec's ImageConfig: Go structs,
+ * which match keys case-insensitively and refuse the whole image when a
+ * value has another type). Other keys are kept as they are: clients ignore
+ * them. */
+typedef enum field_kind {
+	F_STRING,
+	F_BOOL,
+	F_INTEGER,
+	F_STRINGS,       /* an array of strings */
+	F_ENV,           /* an array of KEY=VALUE strings */
+	F_SET,           /* an object of {} (ExposedPorts, Volumes) */
+	F_STRING_MAP,    /* an object of strings (Labels) */
+	F_HEALTHCHECK,   /* Docker's HealthConfig */
+} field_kind;
+
+typedef struct field {
+	const char *key;
+	field_kind kind;
+} field;
+
+static const field config_fields[] = {
+	{"Cmd", F_STRINGS},          {"Entrypoint", F_STRINGS},   {"Shell", F_STRINGS},
+	{"OnBuild", F_STRINGS},      {"Env", F_ENV},              {"ExposedPorts", F_SET},
+	{"Volumes", F_SET},          {"Labels", F_STRING_MAP},    {"WorkingDir", F_STRING},
+	{"User", F_STRING},          {"StopSignal", F_STRING},    {"Hostname", F_STRING},
+	{"Domainname", F_STRING},    {"Image", F_STRING},         {"MacAddress", F_STRING},
+	{"ArgsEscaped", F_BOOL},     {"AttachStdin", F_BOOL},     {"AttachStdout", F_BOOL},
+	{"AttachStderr", F_BOOL},    {"Tty", F_BOOL},             {"OpenStdin", F_BOOL},
+	{"StdinOnce", F_BOOL},       {"NetworkDisabled", F_BOOL}, {"StopTimeout", F_INTEGER},
+	{"Memory", F_INTEGER},       {"MemorySwap", F_INTEGER},   {"CpuShares", F_INTEGER},
+	{"Healthcheck", F_HEALTHCHECK},
+};
+
+static const field healthcheck_fields[] = {
+	{"Test", F_STRINGS},        {"Interval", F_INTEGER}, {"Timeout", F_INTEGER},
+	{"StartPeriod", F_INTEGER}, {"StartInterval", F_INTEGER}, {"Retries", F_INTEGER},
+};
+
+static const char *kind_text(field_kind k)
 {
-	if (!json_is_array(v))
-		return strata_error_set(err, 0, "%s: '%s' must be an array of strings", what, key);
+	switch (k) {
+	case F_STRING:
+		return "a string";
+	case F_BOOL:
+		return "true or false";
+	case F_INTEGER:
+		return "an integer";
+	case F_STRINGS:
+	case F_ENV:
+		return "an array of strings";
+	default:
+		return "an object";
+	}
+}
+
+static int check_fields(json_t *obj, const field *fields, size_t nfields, const char *what, strata_error *err);
+
+/* v (not null) has the type of kind; key as the input spells it. */
+static int check_field(json_t *v, const char *key, field_kind kind, const char *what, strata_error *err)
+{
+	bool ok;
+	switch (kind) {
+	case F_STRING:
+		ok = json_is_string(v);
+		break;
+	case F_BOOL:
+		ok = json_is_boolean(v);
+		break;
+	case F_INTEGER:
+		ok = json_is_integer(v);
+		break;
+	default:
+		ok = kind == F_STRINGS || kind == F_ENV ? json_is_array(v) : json_is_object(v);
+	}
+	if (!ok)
+		return strata_error_set(err, 0, "%s: '%s' must be %s", what, key, kind_text(kind));
 	size_t i;
+	const char *k;
 	json_t *e;
-	json_array_foreach(v, i, e)
-	{
-		if (!json_is_string(e))
-			return strata_error_set(err, 0, "%s: '%s' must be an array of strings", what, key);
-		if (strcmp(key, "Env") == 0 && strchr(json_string_value(e), '=') == NULL)
-			return strata_error_set(err, 0, "%s: Env entry '%s' is not KEY=VALUE", what,
-						json_string_value(e));
+	if (kind == F_STRINGS || kind == F_ENV)
+		json_array_foreach(v, i, e) {
+			if (!json_is_string(e))
+				return strata_error_set(err, 0, "%s: '%s' must be an array of strings", what, key);
+			if (kind == F_ENV && strchr(json_string_value(e), '=') == NULL)
+				return strata_error_set(err, 0, "%s: Env entry '%s' is not KEY=VALUE", what,
+							json_string_value(e));
+		}
+	if (kind == F_SET || kind == F_STRING_MAP)
+		json_object_foreach(v, k, e) {
+			if (kind == F_STRING_MAP ? !json_is_string(e) : !json_is_object(e))
+				return strata_error_set(err, 0, "%s: '%s' values must be %s", what, key,
+							kind == F_STRING_MAP ? "strings" : "objects ({})");
+		}
+	if (kind == F_HEALTHCHECK) {
+		cleanup_free char *hw = strata_xasprintf("%s: '%s'", what, key);
+		return check_fields(v, healthcheck_fields, STRATA_ARRAY_LEN(healthcheck_fields), hw, err);
 	}
 	return 0;
 }
 
-static int check_object_of_empty(json_t *v, const char *key, const char *what, bool strings,
-				 strata_error *err)
+static int check_fields(json_t *obj, const field *fields, size_t nfields, const char *what, strata_error *err)
 {
-	if (!json_is_object(v))
-		return strata_error_set(err, 0, "%s: '%s' must be an object", what, key);
-	const char *k;
-	json_t *e;
-	json_object_foreach(v, k, e)
-	{
-		if (strings ? !json_is_string(e) : !json_is_object(e))
-			return strata_error_set(err, 0, "%s: '%s' values must be %s", what, key,
-						strings ? "strings" : "objects ({})");
+	const char *key;
+	json_t *v;
+	json_object_foreach(obj, key, v) {
+		if (json_is_null(v))
+			continue;
+		for (size_t i = 0; i < nfields; i++)
+			if (strcasecmp(key, fields[i].key) == 0) {
+				int r = check_field(v, key, fields[i].kind, what, err);
+				if (r < 0)
+					return r;
+				break;
+			}
 	}
 	return 0;
 }
@@ -51,37 +138,23 @@ int strata_image_config_normalise(json_t *in, const char *what, json_t **out, st
 	}
 	if (!json_is_object(in))
 		return strata_error_set(err, 0, "%s: the image config must be a JSON object", what);
+	int r = check_fields(in, config_fields, STRATA_ARRAY_LEN(config_fields), what, err);
+	if (r < 0)
+		return r;
 	size_t n = json_object_size(in);
 	const char **keys = strata_xcalloc(n ? n : 1, sizeof *keys);
 	size_t k = 0;
 	const char *key;
 	json_t *v;
-	int r = 0;
 	json_object_foreach(in, key, v)
-	{
 		keys[k++] = key;
-		if (json_is_null(v))
-			continue;
-		if (!strcmp(key, "Cmd") || !strcmp(key, "Entrypoint") || !strcmp(key, "Env"))
-			r = check_string_array(v, key, what, err);
-		else if (!strcmp(key, "ExposedPorts") || !strcmp(key, "Volumes"))
-			r = check_object_of_empty(v, key, what, false, err);
-		else if (!strcmp(key, "Labels"))
-			r = check_object_of_empty(v, key, what, true, err);
-		else if (!strcmp(key, "WorkingDir") || !strcmp(key, "User") || !strcmp(key, "StopSignal"))
-			r = json_is_string(v) ? 0 : strata_error_set(err, 0, "%s: '%s' must be a string", what, key);
-		if (r < 0)
-			break;
-	}
-	if (r == 0) {
-		qsort(keys, n, sizeof *keys, strata_file_cmp_names);
-		json_t *o = json_object();
-		for (size_t i = 0; i < n; i++)
-			json_object_set(o, keys[i], json_object_get(in, keys[i]));
-		*out = o;
-	}
+	qsort(keys, n, sizeof *keys, strata_file_cmp_names);
+	json_t *o = json_object();
+	for (size_t i = 0; i < n; i++)
+		json_object_set(o, keys[i], json_object_get(in, keys[i]));
+	*out = o;
 	free(keys);
-	return r;
+	return 0;
 }
 
 

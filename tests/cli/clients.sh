@@ -109,6 +109,14 @@ assert_eq "$("${D[@]}" run --rm --network none strata/piped:v1)" "$want" "docker
 "$STRATA" convert -q "$WORK/dsave.tar" -o "$WORK/dconv"
 "$STRATA" verify -q "$WORK/dconv"
 assert_eq "$(diff_ids "$WORK/dconv" v1)" "$orig_ids" "diff_ids through docker save and strata convert"
+# Every runtime config field strata type-checks, of the types docker
+# decodes: loaded, and kept.
+printf '{"Entrypoint":["%s/bin/hello"],"Healthcheck":{"Test":["CMD","/bin/true"],"Interval":30000000000,"Retries":3},%s}' \
+  "$PROG" '"OnBuild":["RUN x"],"Shell":["/bin/sh","-c"],"StopTimeout":5,"Hostname":"h","ArgsEscaped":false,"Tty":false' \
+  > "$WORK/full-config.json"
+mk --config "$WORK/full-config.json" --name strata/full --tag v1 --format docker-archive -o - | "${D[@]}" load -q > /dev/null
+assert_eq "$("${D[@]}" inspect --format '{{json .Config.Healthcheck}} {{.Config.StopTimeout}} {{json .Config.OnBuild}}' strata/full:v1)" \
+  '{"Interval":30000000000,"Retries":3,"Test":["CMD","/bin/true"]} 5 ["RUN x"]' "docker inspect of the runtime config"
 echo "docker $("${D[@]}" version --format '{{.Server.Version}}'): ok"
 
 # --- containerd -----------------------------------------------------------

@@ -33,6 +33,14 @@ json c3.json '{"store_layers":{}}';                                 bl 1 "store_
 json c4.json '{"store_layers":[], "created": 5}';                   bl 1 "'created' must be a string" --conf "$WORK/c4.json"
 json g1.json '{"Env":"A=1"}';                                       bl 1 "'Env' must be an array of strings" --closure "$WORK/s/closure.json" --config "$WORK/g1.json"
 json g2.json '{"ExposedPorts":{"80/tcp":1}}';                       bl 1 "'ExposedPorts' values must be objects" --closure "$WORK/s/closure.json" --config "$WORK/g2.json"
+# the types Docker and the OCI image spec decode the runtime config's
+# fields as (case-insensitively): a wrong one makes docker load or skopeo
+# refuse the whole image
+json g5.json '{"ArgsEscaped":"x"}';                                 bl 1 "'ArgsEscaped' must be true or false" --closure "$WORK/s/closure.json" --config "$WORK/g5.json"
+json g6.json '{"Healthcheck":{"Interval":"5s"}}';                   bl 1 "'Healthcheck': 'Interval' must be an integer" --closure "$WORK/s/closure.json" --config "$WORK/g6.json"
+json g7.json '{"hostname":1}';                                      bl 1 "'hostname' must be a string" --closure "$WORK/s/closure.json" --config "$WORK/g7.json"
+json g8.json '{"OnBuild":"x"}';                                     bl 1 "'OnBuild' must be an array of strings" --closure "$WORK/s/closure.json" --config "$WORK/g8.json"
+json g9.json '{"Tty":1}';                                           bl 1 "'Tty' must be true or false" --closure "$WORK/s/closure.json" --config "$WORK/g9.json"
 json g3.json '["Cmd"]';                                             bl 1 "must be a JSON object" --closure "$WORK/s/closure.json" --config "$WORK/g3.json"
 json g4.json '{"Cmd":["a"]';                                        bl 1 "invalid JSON" --closure "$WORK/s/closure.json" --config "$WORK/g4.json"
 bl 2 "--uid must be an integer" --closure "$WORK/s/closure.json" --uid 99999999999
