@@ -463,9 +463,10 @@ int strata_base_image_open(const char *ref, const char *name, const char *tag, c
 			r = b->oci ? read_oci_image(b, name, tag, err) : read_image(b, name, tag, err);
 	}
 	/* Its history goes into the new image's config as it is, and its
-	 * runtime config is inherited: a config clients would refuse is
-	 * refused here, not found wrong in the image made from it. */
-	if (r == 0 && (r = strata_image_config_check_oci(b->config, b->nlayers, err)) < 0)
+	 * runtime config is inherited: values clients would refuse are
+	 * refused here, not found wrong in the image made from it. (Its
+	 * platform and times are the new image's own.) */
+	if (r == 0 && (r = strata_image_config_check_carried(b->config, err)) < 0)
 		strata_error_wrap(err, "base image %s", ref);
 	if (r < 0) {
 		strata_base_image_free(b);

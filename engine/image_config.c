@@ -170,39 +170,15 @@ int strata_image_config_parse(const char *buf, size_t len, const char *what, jso
 	return r;
 }
 
-int strata_image_config_check_oci(json_t *cfg, size_t nlayers, strata_error *err)
+int strata_image_config_check_carried(json_t *cfg, strata_error *err)
 {
-	static const char *const w = "config";
-	if (!json_is_object(cfg))
-		return strata_error_set(err, 0, "config: must be a JSON object");
-	json_t *arch = json_object_get(cfg, "architecture"), *os = json_object_get(cfg, "os");
-	if (!json_is_string(arch) || !*json_string_value(arch) || !json_is_string(os) || !*json_string_value(os))
-		return strata_error_set(err, 0, "config: 'architecture' and 'os' are required strings");
-	static const char *const strs[] = {"author", "os.version", "variant"};
-	for (size_t i = 0; i < STRATA_ARRAY_LEN(strs); i++) {
-		json_t *v = json_object_get(cfg, strs[i]);
-		if (v != NULL && !json_is_string(v))
-			return strata_error_set(err, 0, "config: '%s' must be a string", strs[i]);
-	}
-	int r = strata_json_check_time(json_object_get(cfg, "created"), w, "created", err);
-	if (r == 0)
-		r = strata_json_check_string_array(json_object_get(cfg, "os.features"), w, "os.features", err);
 	json_t *norm = NULL;
-	if (r == 0 && (r = strata_image_config_normalise(json_object_get(cfg, "config"), "config: 'config'", &norm, err)) == 0)
-		json_decref(norm);
+	int r = strata_image_config_normalise(json_object_get(cfg, "config"), "config: 'config'", &norm, err);
 	if (r < 0)
 		return r;
-	json_t *rootfs = json_object_get(cfg, "rootfs");
-	json_t *diff_ids = json_object_get(rootfs, "diff_ids"), *type = json_object_get(rootfs, "type");
-	if (!json_is_string(type) || strcmp(json_string_value(type), "layers") != 0 || !json_is_array(diff_ids))
-		return strata_error_set(err, 0, "config: rootfs must be {\"type\": \"layers\", \"diff_ids\": [...]}");
-	if (json_array_size(diff_ids) != nlayers)
-		return strata_error_set(err, 0, "config has %zu diff_ids but the manifest %zu layers",
-					json_array_size(diff_ids), nlayers);
+	json_decref(norm);
 	size_t i;
 	json_t *v;
-	json_array_foreach(diff_ids, i, v) if (!json_is_string(v) || !strata_json_check_is_sha256(json_string_value(v))) return strata_error_set(
-		err, 0, "config: rootfs.diff_ids[%zu] must be sha256:<64 lowercase hex>", i);
 	json_t *hist = json_object_get(cfg, "history");
 	if (hist != NULL && !json_is_array(hist))
 		return strata_error_set(err, 0, "config: 'history' must be an array");
@@ -224,6 +200,39 @@ int strata_image_config_check_oci(json_t *cfg, size_t nlayers, strata_error *err
 			return r;
 	}
 	return 0;
+}
+
+int strata_image_config_check_oci(json_t *cfg, size_t nlayers, strata_error *err)
+{
+	static const char *const w = "config";
+	if (!json_is_object(cfg))
+		return strata_error_set(err, 0, "config: must be a JSON object");
+	json_t *arch = json_object_get(cfg, "architecture"), *os = json_object_get(cfg, "os");
+	if (!json_is_string(arch) || !*json_string_value(arch) || !json_is_string(os) || !*json_string_value(os))
+		return strata_error_set(err, 0, "config: 'architecture' and 'os' are required strings");
+	static const char *const strs[] = {"author", "os.version", "variant"};
+	for (size_t i = 0; i < STRATA_ARRAY_LEN(strs); i++) {
+		json_t *v = json_object_get(cfg, strs[i]);
+		if (v != NULL && !json_is_string(v))
+			return strata_error_set(err, 0, "config: '%s' must be a string", strs[i]);
+	}
+	int r = strata_json_check_time(json_object_get(cfg, "created"), w, "created", err);
+	if (r == 0)
+		r = strata_json_check_string_array(json_object_get(cfg, "os.features"), w, "os.features", err);
+	if (r < 0)
+		return r;
+	json_t *rootfs = json_object_get(cfg, "rootfs");
+	json_t *diff_ids = json_object_get(rootfs, "diff_ids"), *type = json_object_get(rootfs, "type");
+	if (!json_is_string(type) || strcmp(json_string_value(type), "layers") != 0 || !json_is_array(diff_ids))
+		return strata_error_set(err, 0, "config: rootfs must be {\"type\": \"layers\", \"diff_ids\": [...]}");
+	if (json_array_size(diff_ids) != nlayers)
+		return strata_error_set(err, 0, "config has %zu diff_ids but the manifest %zu layers",
+					json_array_size(diff_ids), nlayers);
+	size_t i;
+	json_t *v;
+	json_array_foreach(diff_ids, i, v) if (!json_is_string(v) || !strata_json_check_is_sha256(json_string_value(v))) return strata_error_set(
+		err, 0, "config: rootfs.diff_ids[%zu] must be sha256:<64 lowercase hex>", i);
+	return strata_image_config_check_carried(cfg, err);
 }
 
 int strata_image_config_inherit(json_t *base, const char *what, json_t **config, strata_error *err)

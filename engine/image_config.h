@@ -31,5 +31,9 @@ int strata_image_config_parse(const char *buf, size_t len, const char *what, jso
  * *config is replaced by the normalised result. */
 int strata_image_config_inherit(json_t *base, const char *what, json_t **config, strata_error *err);
 int strata_image_config_check_oci(json_t *cfg, size_t nlayers, strata_error *err);
+/* What of a config goes on into an image made from it (a base's): the
+ * runtime config and the history entries, checked as check_oci checks
+ * them. */
+int strata_image_config_check_carried(json_t *cfg, strata_error *err);
 
 #endif
