@@ -128,19 +128,27 @@ static int check_fields(json_t *obj, const field *fields, size_t nfields, const 
 	return 0;
 }
 
+/* A runtime config (NULL or null: none) of the types clients decode. */
+static int check_runtime(json_t *in, const char *what, strata_error *err)
+{
+	if (in == NULL || json_is_null(in))
+		return 0;
+	if (!json_is_object(in))
+		return strata_error_set(err, 0, "%s: the image config must be a JSON object", what);
+	return check_fields(in, config_fields, STRATA_ARRAY_LEN(config_fields), what, err);
+}
+
 /* A copy of the user's runtime config with validated types and sorted keys
  * (the bytes must not depend on the input file's key order). */
 int strata_image_config_normalise(json_t *in, const char *what, json_t **out, strata_error *err)
 {
+	int r = check_runtime(in, what, err);
+	if (r < 0)
+		return r;
 	if (in == NULL || json_is_null(in)) {
 		*out = json_object();
 		return 0;
 	}
-	if (!json_is_object(in))
-		return strata_error_set(err, 0, "%s: the image config must be a JSON object", what);
-	int r = check_fields(in, config_fields, STRATA_ARRAY_LEN(config_fields), what, err);
-	if (r < 0)
-		return r;
 	size_t n = json_object_size(in);
 	const char **keys = strata_xcalloc(n ? n : 1, sizeof *keys);
 	size_t k = 0;
@@ -172,11 +180,9 @@ int strata_image_config_parse(const char *buf, size_t len, const char *what, jso
 
 int strata_image_config_check_carried(json_t *cfg, strata_error *err)
 {
-	json_t *norm = NULL;
-	int r = strata_image_config_normalise(json_object_get(cfg, "config"), "config: 'config'", &norm, err);
+	int r = check_runtime(json_object_get(cfg, "config"), "config: 'config'", err);
 	if (r < 0)
 		return r;
-	json_decref(norm);
 	size_t i;
 	json_t *v;
 	json_t *hist = json_object_get(cfg, "history");

@@ -111,20 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text = expand(data, size);
 	fuzz_write_file(conf, text, strlen(text));
 	free(text);
-	unsigned kind = (unsigned)(size % 3);
 	strata_layered_options o = {.conf_file = conf, .output = out, .uid = -1, .gid = -1};
-	o.format = kind == 2 ? STRATA_FORMAT_DOCKER_ARCHIVE : STRATA_FORMAT_DIRECTORY;
-	o.compress = kind == 0 ? STRATA_COMPRESS_GZIP : STRATA_COMPRESS_NONE;
-	o.level = kind == 0 ? 1 : 0;
-	json_t *summary = NULL;
-	strata_error err = STRATA_ERROR_INIT;
-	if (strata_build_layered(pool, &o, &summary, &err) == 0) {
-		json_decref(summary);
-		fuzz_check_image(pool, out, o.format, back);
-	} else if (err.msg == NULL) {
-		abort();
-	}
-	strata_error_clear(&err);
-	strata_fs_remove_tree(out);
+	fuzz_build_checked(pool, &o, size, back);
 	return 0;
 }

@@ -11,8 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "strata.h"
-#include "fs_tree.h"
+#include "fuzz_image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,9 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *summary = NULL;
 	strata_error err = STRATA_ERROR_INIT;
 	if (strata_convert(pool, &o, &summary, &err) == 0) {
-		strata_verify_report rep;
-		if (strata_verify(out, NULL, &rep, &err) < 0)
-			abort(); /* whatever convert writes must verify */
+		fuzz_must_verify(out); /* whatever convert writes must verify */
 		json_decref(summary);
 	} else if (err.msg == NULL) {
 		abort();
