@@ -64,7 +64,7 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 60
 LIB_A      := $(BUILD)/libstrata.a
 STRATA     := $(BUILD)/strata
-BENCH_BIN  := $(BUILD)/bench/bench_pool $(BUILD)/bench/deflate_limit $(BUILD)/bench/runstat
+BENCH_BIN  := $(BUILD)/bench/bench_pool $(BUILD)/bench/deflate_limit $(BUILD)/bench/read_tree $(BUILD)/bench/runstat
 
 .PHONY: all check check-asan check-tsan bench bench-quick demo install clean setup unit fuzz lint
 all: $(STRATA)
