@@ -20,7 +20,8 @@ typedef enum field_kind {
 	F_INTEGER,
 	F_STRINGS,       /* an array of strings */
 	F_ENV,           /* an array of KEY=VALUE strings */
-	F_SET,           /* an object of {} (ExposedPorts, Volumes) */
+	F_SET,           /* an object of {} (Volumes) */
+	F_PORTS,         /* an object of {} keyed PORT[/PROTO] (ExposedPorts) */
 	F_STRING_MAP,    /* an object of strings (Labels) */
 	F_HEALTHCHECK,   /* Docker's HealthConfig */
 } field_kind;
@@ -32,7 +33,7 @@ typedef struct field {
 
 static const field config_fields[] = {
 	{"Cmd", F_STRINGS},          {"Entrypoint", F_STRINGS},   {"Shell", F_STRINGS},
-	{"OnBuild", F_STRINGS},      {"Env", F_ENV},              {"ExposedPorts", F_SET},
+	{"OnBuild", F_STRINGS},      {"Env", F_ENV},              {"ExposedPorts", F_PORTS},
 	{"Volumes", F_SET},          {"Labels", F_STRING_MAP},    {"WorkingDir", F_STRING},
 	{"User", F_STRING},          {"StopSignal", F_STRING},    {"Hostname", F_STRING},
 	{"Domainname", F_STRING},    {"Image", F_STRING},         {"MacAddress", F_STRING},
@@ -67,6 +68,36 @@ static const char *kind_text(field_kind k)
 
 static int check_fields(json_t *obj, const field *fields, size_t nfields, const char *what, strata_error *err);
 
+/* A decimal port 1-65535 at *p; moves *p past it. */
+static unsigned long port_number(const char **p)
+{
+	size_t n = strspn(*p, "0123456789");
+	unsigned long port = n > 0 ? strtoul(*p, NULL, 10) : 0; /* saturates */
+	*p += n;
+	return port >= 1 && port <= 65535 ? port : 0;
+}
+
+/* An ExposedPorts key as podman reads it to publish the ports (run -P:
+ * "unable to convert image EXPOSE", "unrecognized protocol"; docker load
+ * and run take any string): a port 1-65535 or a range of them in decimal,
+ * then optionally /tcp, /udp or /sctp in any case (an empty one is tcp). */
+static bool port_key_valid(const char *key)
+{
+	const char *p = key;
+	unsigned long first = port_number(&p);
+	if (first == 0)
+		return false;
+	if (*p == '-') {
+		p++;
+		unsigned long last = port_number(&p);
+		if (last < first)
+			return false;
+	}
+	if (*p == '\0' || strcmp(p, "/") == 0)
+		return true;
+	return strcasecmp(p, "/tcp") == 0 || strcasecmp(p, "/udp") == 0 || strcasecmp(p, "/sctp") == 0;
+}
+
 /* v (not null) has the type of kind; key as the input spells it. */
 static int check_field(json_t *v, const char *key, field_kind kind, const char *what, strata_error *err)
 {
@@ -97,11 +128,16 @@ static int check_field(json_t *v, const char *key, field_kind kind, const char *
 				return strata_error_set(err, 0, "%s: Env entry '%s' is not KEY=VALUE", what,
 							json_string_value(e));
 		}
-	if (kind == F_SET || kind == F_STRING_MAP)
+	if (kind == F_SET || kind == F_PORTS || kind == F_STRING_MAP)
 		json_object_foreach(v, k, e) {
 			if (kind == F_STRING_MAP ? !json_is_string(e) : !json_is_object(e))
 				return strata_error_set(err, 0, "%s: '%s' values must be %s", what, key,
 							kind == F_STRING_MAP ? "strings" : "objects ({})");
+			if (kind == F_PORTS && !port_key_valid(k))
+				return strata_error_set(err, 0,
+							"%s: '%s' has '%s': a port is PORT[-PORT][/tcp|/udp|/sctp] "
+							"(PORT 1 to 65535)",
+							what, key, k);
 		}
 	if (kind == F_HEALTHCHECK) {
 		cleanup_free char *hw = strata_xasprintf("%s: '%s'", what, key);

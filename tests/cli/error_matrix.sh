@@ -41,6 +41,10 @@ json g6.json '{"Healthcheck":{"Interval":"5s"}}';                   bl 1 "'Healt
 json g7.json '{"hostname":1}';                                      bl 1 "'hostname' must be a string" --closure "$WORK/s/closure.json" --config "$WORK/g7.json"
 json g8.json '{"OnBuild":"x"}';                                     bl 1 "'OnBuild' must be an array of strings" --closure "$WORK/s/closure.json" --config "$WORK/g8.json"
 json g9.json '{"Tty":1}';                                           bl 1 "'Tty' must be true or false" --closure "$WORK/s/closure.json" --config "$WORK/g9.json"
+# ExposedPorts keys as podman run -P parses them (docker takes any string;
+# podman refuses the container)
+json g10.json '{"ExposedPorts":{"http":{}}}';                      bl 1 "'ExposedPorts' has 'http'" --closure "$WORK/s/closure.json" --config "$WORK/g10.json"
+json g11.json '{"ExposedPorts":{"80/tcp":{},"70000/udp":{}}}';     bl 1 "'ExposedPorts' has '70000/udp'" --closure "$WORK/s/closure.json" --config "$WORK/g11.json"
 json g3.json '["Cmd"]';                                             bl 1 "must be a JSON object" --closure "$WORK/s/closure.json" --config "$WORK/g3.json"
 json g4.json '{"Cmd":["a"]';                                        bl 1 "invalid JSON" --closure "$WORK/s/closure.json" --config "$WORK/g4.json"
 bl 2 "--uid must be an integer" --closure "$WORK/s/closure.json" --uid 99999999999

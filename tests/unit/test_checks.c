@@ -1,6 +1,6 @@
 /* The validators every command relies on: the tar structure check, image
- * references, store and mount paths, times, and the escaping and capping
- * of messages. */
+ * references, store and mount paths, times, the runtime config's port
+ * keys, and the escaping and capping of messages. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "image_config.h"
 #include "mount_spec.h"
 #include "store.h"
 #include "timestamp.h"
@@ -261,6 +262,39 @@ static void test_times(void **s)
 	strata_error_clear(&err);
 }
 
+/* ---------- runtime config: ExposedPorts keys ---------- */
+
+static void expect_ports(const char *key, bool ok)
+{
+	char buf[256];
+	snprintf(buf, sizeof buf, "{\"ExposedPorts\": {\"8080/tcp\": {}, \"%s\": {}}}", key);
+	strata_error err = STRATA_ERROR_INIT;
+	json_t *cfg = NULL;
+	int r = strata_image_config_parse(buf, strlen(buf), "config", &cfg, &err);
+	if (ok && r != 0)
+		fail_msg("'%s' refused: %s", key, err.msg);
+	if (!ok && (r == 0 || strstr(err.msg, "'ExposedPorts' has") == NULL))
+		fail_msg("'%s': %s", key, r == 0 ? "accepted" : err.msg);
+	json_decref(cfg);
+	strata_error_clear(&err);
+}
+
+static void test_ports(void **s)
+{
+	(void)s;
+	/* as podman run -P takes them (docker takes any key) */
+	static const char *const good[] = {"80", "443/tcp", "53/udp", "9/sctp", "1", "65535/tcp", "00080/tcp",
+					   "80/TCP", "000080", "80/", "80-90/tcp", "80-80", "1-65535/udp"};
+	static const char *const bad[] = {"", "http", "/tcp", "80/xyz", "0", "0/tcp", "65536", "123456/tcp",
+					  "90-80/tcp", "80-/tcp", "-80", "80-90-100", "0-5", "80-65536",
+					  "80/tcp/udp", " 80", "80 ", "+80", "-1", "80/tcp ", "8o/tcp",
+					  "99999999999999999999/tcp", "80//tcp"};
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+		expect_ports(good[i], true);
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		expect_ports(bad[i], false);
+}
+
 /* ---------- messages ---------- */
 
 static void test_messages(void **s)
@@ -294,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_qualified_names),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_times),
+		cmocka_unit_test(test_ports),
 		cmocka_unit_test(test_messages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
