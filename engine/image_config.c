@@ -16,6 +16,8 @@
  * them. */
 typedef enum field_kind {
 	F_STRING,
+	F_PATH,          /* a string: empty or an absolute path (WorkingDir) */
+	F_SIGNAL,        /* a string: empty or a signal (StopSignal) */
 	F_BOOL,
 	F_INTEGER,
 	F_STRINGS,       /* an array of strings */
@@ -34,8 +36,8 @@ typedef struct field {
 static const field config_fields[] = {
 	{"Cmd", F_STRINGS},          {"Entrypoint", F_STRINGS},   {"Shell", F_STRINGS},
 	{"OnBuild", F_STRINGS},      {"Env", F_ENV},              {"ExposedPorts", F_PORTS},
-	{"Volumes", F_SET},          {"Labels", F_STRING_MAP},    {"WorkingDir", F_STRING},
-	{"User", F_STRING},          {"StopSignal", F_STRING},    {"Hostname", F_STRING},
+	{"Volumes", F_SET},          {"Labels", F_STRING_MAP},    {"WorkingDir", F_PATH},
+	{"User", F_STRING},          {"StopSignal", F_SIGNAL},    {"Hostname", F_STRING},
 	{"Domainname", F_STRING},    {"Image", F_STRING},         {"MacAddress", F_STRING},
 	{"ArgsEscaped", F_BOOL},     {"AttachStdin", F_BOOL},     {"AttachStdout", F_BOOL},
 	{"AttachStderr", F_BOOL},    {"Tty", F_BOOL},             {"OpenStdin", F_BOOL},
@@ -53,6 +55,8 @@ static const char *kind_text(field_kind k)
 {
 	switch (k) {
 	case F_STRING:
+	case F_PATH:
+	case F_SIGNAL:
 		return "a string";
 	case F_BOOL:
 		return "true or false";
@@ -98,52 +102,126 @@ static bool port_key_valid(const char *key)
 	return strcasecmp(p, "/tcp") == 0 || strcasecmp(p, "/udp") == 0 || strcasecmp(p, "/sctp") == 0;
 }
 
-/* v (not null) has the type of kind; key as the input spells it. */
-static int check_field(json_t *v, const char *key, field_kind kind, const char *what, strata_error *err)
+/* A stop signal as podman parses it when the container is made ("invalid
+ * signal", "stop signal cannot be greater than 64"; docker parses it when
+ * it stops the container): a decimal number other than 0 up to 64, or a
+ * Linux signal's name in any case, with or without SIG. */
+static bool signal_valid(const char *s)
 {
-	bool ok;
+	static const char *const names[] = {
+		"ABRT", "ALRM", "BUS",  "CHLD", "CLD",  "CONT",   "FPE",  "HUP",  "ILL",  "INT",    "IO",
+		"IOT",  "KILL", "PIPE", "POLL", "PROF", "PWR",    "QUIT", "SEGV", "STKFLT", "STOP", "SYS",
+		"TERM", "TRAP", "TSTP", "TTIN", "TTOU", "URG",    "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
+		"XFSZ", "RTMIN", "RTMAX",
+	};
+	const char *digits = s + (*s == '+' || *s == '-');
+	size_t n = strspn(digits, "0123456789");
+	if (n > 0 && digits[n] == '\0') {
+		long long v = n <= 18 ? strtoll(s, NULL, 10) : 0; /* longer: Go's Atoi overflows */
+		return v != 0 && v <= 64;
+	}
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (size_t i = 0; i < STRATA_ARRAY_LEN(names); i++)
+		if (strcasecmp(s, names[i]) == 0)
+			return true;
+	/* RTMIN+1 ... RTMIN+15, RTMAX-14 ... RTMAX-1, spelt so */
+	bool plus = strncasecmp(s, "RTMIN+", 6) == 0, minus = strncasecmp(s, "RTMAX-", 6) == 0;
+	if (!plus && !minus)
+		return false;
+	n = strspn(s + 6, "0123456789");
+	if (n == 0 || n > 2 || s[6 + n] != '\0' || s[6] == '0')
+		return false;
+	long k = strtol(s + 6, NULL, 10);
+	return k <= (plus ? 15 : 14);
+}
+
+static bool kind_matches(json_t *v, field_kind kind)
+{
 	switch (kind) {
 	case F_STRING:
-		ok = json_is_string(v);
-		break;
+	case F_PATH:
+	case F_SIGNAL:
+		return json_is_string(v);
 	case F_BOOL:
-		ok = json_is_boolean(v);
-		break;
+		return json_is_boolean(v);
 	case F_INTEGER:
-		ok = json_is_integer(v);
-		break;
+		return json_is_integer(v);
+	case F_STRINGS:
+	case F_ENV:
+		return json_is_array(v);
 	default:
-		ok = kind == F_STRINGS || kind == F_ENV ? json_is_array(v) : json_is_object(v);
+		return json_is_object(v);
 	}
-	if (!ok)
-		return strata_error_set(err, 0, "%s: '%s' must be %s", what, key, kind_text(kind));
+}
+
+/* The items of an array of strings; for Env, each a NAME=VALUE with a
+ * name (runc and podman refuse "=x"). */
+static int check_strings(json_t *v, const char *key, field_kind kind, const char *what, strata_error *err)
+{
 	size_t i;
+	json_t *e;
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e))
+			return strata_error_set(err, 0, "%s: '%s' must be an array of strings", what, key);
+		const char *s = json_string_value(e);
+		if (kind == F_ENV && strchr(s, '=') == NULL)
+			return strata_error_set(err, 0, "%s: Env entry '%s' is not KEY=VALUE", what, s);
+		if (kind == F_ENV && s[0] == '=')
+			return strata_error_set(err, 0, "%s: Env entry '%s' has no name", what, s);
+	}
+	return 0;
+}
+
+/* The members of an object: {} or strings; ExposedPorts' keys ports. */
+static int check_members(json_t *v, const char *key, field_kind kind, const char *what, strata_error *err)
+{
 	const char *k;
 	json_t *e;
-	if (kind == F_STRINGS || kind == F_ENV)
-		json_array_foreach(v, i, e) {
-			if (!json_is_string(e))
-				return strata_error_set(err, 0, "%s: '%s' must be an array of strings", what, key);
-			if (kind == F_ENV && strchr(json_string_value(e), '=') == NULL)
-				return strata_error_set(err, 0, "%s: Env entry '%s' is not KEY=VALUE", what,
-							json_string_value(e));
-		}
-	if (kind == F_SET || kind == F_PORTS || kind == F_STRING_MAP)
-		json_object_foreach(v, k, e) {
-			if (kind == F_STRING_MAP ? !json_is_string(e) : !json_is_object(e))
-				return strata_error_set(err, 0, "%s: '%s' values must be %s", what, key,
-							kind == F_STRING_MAP ? "strings" : "objects ({})");
-			if (kind == F_PORTS && !port_key_valid(k))
-				return strata_error_set(err, 0,
-							"%s: '%s' has '%s': a port is PORT[-PORT][/tcp|/udp|/sctp] "
-							"(PORT 1 to 65535)",
-							what, key, k);
-		}
-	if (kind == F_HEALTHCHECK) {
+	json_object_foreach(v, k, e) {
+		if (kind == F_STRING_MAP ? !json_is_string(e) : !json_is_object(e))
+			return strata_error_set(err, 0, "%s: '%s' values must be %s", what, key,
+						kind == F_STRING_MAP ? "strings" : "objects ({})");
+		if (kind == F_PORTS && !port_key_valid(k))
+			return strata_error_set(err, 0,
+						"%s: '%s' has '%s': a port is PORT[-PORT][/tcp|/udp|/sctp] (PORT 1 to 65535)",
+						what, key, k);
+	}
+	return 0;
+}
+
+/* v (not null) has the type of kind and a value clients can use; key as
+ * the input spells it. */
+static int check_field(json_t *v, const char *key, field_kind kind, const char *what, strata_error *err)
+{
+	if (!kind_matches(v, kind))
+		return strata_error_set(err, 0, "%s: '%s' must be %s", what, key, kind_text(kind));
+	const char *s = json_is_string(v) ? json_string_value(v) : "";
+	switch (kind) {
+	case F_STRINGS:
+	case F_ENV:
+		return check_strings(v, key, kind, what, err);
+	case F_SET:
+	case F_PORTS:
+	case F_STRING_MAP:
+		return check_members(v, key, kind, what, err);
+	case F_PATH: /* runc: "Cwd must be an absolute path" */
+		if (s[0] != '\0' && s[0] != '/')
+			return strata_error_set(err, 0, "%s: '%s' must be an absolute path, not '%s'", what, key, s);
+		return 0;
+	case F_SIGNAL:
+		if (s[0] != '\0' && !signal_valid(s))
+			return strata_error_set(err, 0,
+						"%s: '%s' must be a signal (SIGTERM, TERM, RTMIN+3, or 1 to 64), not '%s'",
+						what, key, s);
+		return 0;
+	case F_HEALTHCHECK: {
 		cleanup_free char *hw = strata_xasprintf("%s: '%s'", what, key);
 		return check_fields(v, healthcheck_fields, STRATA_ARRAY_LEN(healthcheck_fields), hw, err);
 	}
-	return 0;
+	default:
+		return 0;
+	}
 }
 
 static int check_fields(json_t *obj, const field *fields, size_t nfields, const char *what, strata_error *err)

@@ -45,6 +45,11 @@ json g9.json '{"Tty":1}';                                           bl 1 "'Tty' 
 # podman refuses the container)
 json g10.json '{"ExposedPorts":{"http":{}}}';                      bl 1 "'ExposedPorts' has 'http'" --closure "$WORK/s/closure.json" --config "$WORK/g10.json"
 json g11.json '{"ExposedPorts":{"80/tcp":{},"70000/udp":{}}}';     bl 1 "'ExposedPorts' has '70000/udp'" --closure "$WORK/s/closure.json" --config "$WORK/g11.json"
+# values runc and podman refuse when they make the container
+json g12.json '{"StopSignal":"SIGFOO"}';                          bl 1 "'StopSignal' must be a signal" --closure "$WORK/s/closure.json" --config "$WORK/g12.json"
+json g13.json '{"StopSignal":"65"}';                              bl 1 "'StopSignal' must be a signal" --closure "$WORK/s/closure.json" --config "$WORK/g13.json"
+json g14.json '{"WorkingDir":"data"}';                            bl 1 "'WorkingDir' must be an absolute path" --closure "$WORK/s/closure.json" --config "$WORK/g14.json"
+json g15.json '{"Env":["A=1","=x"]}';                             bl 1 "Env entry '=x' has no name" --closure "$WORK/s/closure.json" --config "$WORK/g15.json"
 json g3.json '["Cmd"]';                                             bl 1 "must be a JSON object" --closure "$WORK/s/closure.json" --config "$WORK/g3.json"
 json g4.json '{"Cmd":["a"]';                                        bl 1 "invalid JSON" --closure "$WORK/s/closure.json" --config "$WORK/g4.json"
 bl 2 "--uid must be an integer" --closure "$WORK/s/closure.json" --uid 99999999999

@@ -1,6 +1,6 @@
 /* The validators every command relies on: the tar structure check, image
- * references, store and mount paths, times, the runtime config's port
- * keys, and the escaping and capping of messages. */
+ * references, store and mount paths, times, the runtime config's values
+ * clients parse, and the escaping and capping of messages. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -262,37 +262,64 @@ static void test_times(void **s)
 	strata_error_clear(&err);
 }
 
-/* ---------- runtime config: ExposedPorts keys ---------- */
+/* ---------- runtime config: the values clients parse ---------- */
 
-static void expect_ports(const char *key, bool ok)
+/* cfg as a --config: accepted (want NULL) or refused with want in the
+ * message. */
+static void expect_config(const char *cfg, const char *want)
 {
-	char buf[256];
-	snprintf(buf, sizeof buf, "{\"ExposedPorts\": {\"8080/tcp\": {}, \"%s\": {}}}", key);
 	strata_error err = STRATA_ERROR_INIT;
-	json_t *cfg = NULL;
-	int r = strata_image_config_parse(buf, strlen(buf), "config", &cfg, &err);
-	if (ok && r != 0)
-		fail_msg("'%s' refused: %s", key, err.msg);
-	if (!ok && (r == 0 || strstr(err.msg, "'ExposedPorts' has") == NULL))
-		fail_msg("'%s': %s", key, r == 0 ? "accepted" : err.msg);
-	json_decref(cfg);
+	json_t *out = NULL;
+	int r = strata_image_config_parse(cfg, strlen(cfg), "config", &out, &err);
+	if (want == NULL && r != 0)
+		fail_msg("%s refused: %s", cfg, err.msg);
+	if (want != NULL && (r == 0 || strstr(err.msg, want) == NULL))
+		fail_msg("%s: %s", cfg, r == 0 ? "accepted" : err.msg);
+	json_decref(out);
 	strata_error_clear(&err);
 }
 
-static void test_ports(void **s)
+static void expect_each(const char *fmt, const char *const *values, size_t n, const char *want)
+{
+	for (size_t i = 0; i < n; i++) {
+		char buf[256];
+		snprintf(buf, sizeof buf, fmt, values[i]);
+		expect_config(buf, want);
+	}
+}
+
+#define EXPECT_EACH(fmt, values, want) expect_each(fmt, values, sizeof values / sizeof *values, want)
+
+static void test_runtime_values(void **s)
 {
 	(void)s;
-	/* as podman run -P takes them (docker takes any key) */
-	static const char *const good[] = {"80", "443/tcp", "53/udp", "9/sctp", "1", "65535/tcp", "00080/tcp",
-					   "80/TCP", "000080", "80/", "80-90/tcp", "80-80", "1-65535/udp"};
-	static const char *const bad[] = {"", "http", "/tcp", "80/xyz", "0", "0/tcp", "65536", "123456/tcp",
-					  "90-80/tcp", "80-/tcp", "-80", "80-90-100", "0-5", "80-65536",
-					  "80/tcp/udp", " 80", "80 ", "+80", "-1", "80/tcp ", "8o/tcp",
-					  "99999999999999999999/tcp", "80//tcp"};
-	for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-		expect_ports(good[i], true);
-	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-		expect_ports(bad[i], false);
+	/* ExposedPorts keys as podman run -P takes them (docker takes any) */
+	static const char *const good_ports[] = {"80", "443/tcp", "53/udp", "9/sctp", "1", "65535/tcp", "00080/tcp",
+						 "80/TCP", "000080", "80/", "80-90/tcp", "80-80", "1-65535/udp"};
+	static const char *const bad_ports[] = {"", "http", "/tcp", "80/xyz", "0", "0/tcp", "65536", "123456/tcp",
+						"90-80/tcp", "80-/tcp", "-80", "80-90-100", "0-5", "80-65536",
+						"80/tcp/udp", " 80", "80 ", "+80", "-1", "80/tcp ", "8o/tcp",
+						"99999999999999999999/tcp", "80//tcp"};
+	EXPECT_EACH("{\"ExposedPorts\": {\"8080/tcp\": {}, \"%s\": {}}}", good_ports, NULL);
+	EXPECT_EACH("{\"ExposedPorts\": {\"8080/tcp\": {}, \"%s\": {}}}", bad_ports, "'ExposedPorts' has");
+	/* StopSignal as podman parses it when it makes the container */
+	static const char *const good_signals[] = {"", "SIGTERM", "TERM", "sigterm", "kill", "SIGRTMIN+3",
+						   "RTMIN+15", "SIGRTMAX-14", "RTMAX", "9", "64", "+9", "-1",
+						   "CLD", "IOT", "POLL", "PWR", "STKFLT", "SIGIO", "SYS"};
+	static const char *const bad_signals[] = {"SIGFOO", "UNUSED", "0", "-0", "65", "99", " TERM", "TERM ",
+						  "SIGSIGTERM", "RTMIN+16", "RTMAX-15", "RTMIN+0", "RTMIN+01",
+						  "RTMIN+", "RTMIN-1", "+", "9x", "99999999999999999999", "SIG"};
+	EXPECT_EACH("{\"StopSignal\": \"%s\"}", good_signals, NULL);
+	EXPECT_EACH("{\"StopSignal\": \"%s\"}", bad_signals, "'StopSignal' must be a signal");
+	/* WorkingDir: runc needs an absolute one */
+	static const char *const good_dirs[] = {"", "/", "/data", "/a/../b"};
+	static const char *const bad_dirs[] = {"data", "./data", " /data", "~/x"};
+	EXPECT_EACH("{\"WorkingDir\": \"%s\"}", good_dirs, NULL);
+	EXPECT_EACH("{\"WorkingDir\": \"%s\"}", bad_dirs, "'WorkingDir' must be an absolute path");
+	/* Env: a name before the = (runc, podman) */
+	expect_config("{\"Env\": [\"A=\", \"B==\", \"_=x\"]}", NULL);
+	expect_config("{\"Env\": [\"A=1\", \"=x\"]}", "Env entry '=x' has no name");
+	expect_config("{\"Env\": [\"A\"]}", "is not KEY=VALUE");
 }
 
 /* ---------- messages ---------- */
@@ -328,7 +355,7 @@ int main(void)
 		cmocka_unit_test(test_qualified_names),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_times),
-		cmocka_unit_test(test_ports),
+		cmocka_unit_test(test_runtime_values),
 		cmocka_unit_test(test_messages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
