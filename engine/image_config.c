@@ -18,11 +18,12 @@ typedef enum field_kind {
 	F_STRING,
 	F_PATH,          /* a string: empty or an absolute path (WorkingDir) */
 	F_SIGNAL,        /* a string: empty or a signal (StopSignal) */
+	F_USER,          /* a string: USER[:GROUP], numeric ids in range (User) */
 	F_BOOL,
 	F_INTEGER,
 	F_STRINGS,       /* an array of strings */
 	F_ENV,           /* an array of KEY=VALUE strings */
-	F_SET,           /* an object of {} (Volumes) */
+	F_VOLUMES,       /* an object of {} keyed by a directory other than / */
 	F_PORTS,         /* an object of {} keyed PORT[/PROTO] (ExposedPorts) */
 	F_STRING_MAP,    /* an object of strings (Labels) */
 	F_HEALTHCHECK,   /* Docker's HealthConfig */
@@ -36,8 +37,8 @@ typedef struct field {
 static const field config_fields[] = {
 	{"Cmd", F_STRINGS},          {"Entrypoint", F_STRINGS},   {"Shell", F_STRINGS},
 	{"OnBuild", F_STRINGS},      {"Env", F_ENV},              {"ExposedPorts", F_PORTS},
-	{"Volumes", F_SET},          {"Labels", F_STRING_MAP},    {"WorkingDir", F_PATH},
-	{"User", F_STRING},          {"StopSignal", F_SIGNAL},    {"Hostname", F_STRING},
+	{"Volumes", F_VOLUMES},          {"Labels", F_STRING_MAP},    {"WorkingDir", F_PATH},
+	{"User", F_USER},            {"StopSignal", F_SIGNAL},    {"Hostname", F_STRING},
 	{"Domainname", F_STRING},    {"Image", F_STRING},         {"MacAddress", F_STRING},
 	{"ArgsEscaped", F_BOOL},     {"AttachStdin", F_BOOL},     {"AttachStdout", F_BOOL},
 	{"AttachStderr", F_BOOL},    {"Tty", F_BOOL},             {"OpenStdin", F_BOOL},
@@ -57,6 +58,7 @@ static const char *kind_text(field_kind k)
 	case F_STRING:
 	case F_PATH:
 	case F_SIGNAL:
+	case F_USER:
 		return "a string";
 	case F_BOOL:
 		return "true or false";
@@ -136,12 +138,39 @@ static bool signal_valid(const char *s)
 	return k <= (plus ? 15 : 14);
 }
 
+/* The n bytes at s, a user or a group: a number (as Go's Atoi reads one)
+ * must be 0 to 2^31-1, which runc and podman check when they make the
+ * container ("uids and gids must be in range 0-2147483647"); a name is
+ * looked up in the image's passwd when it starts. */
+static bool id_valid(const char *s, size_t n)
+{
+	size_t i = n > 0 && (s[0] == '+' || s[0] == '-');
+	if (i == n)
+		return true;
+	unsigned long long v = 0;
+	for (size_t j = i; j < n; j++) {
+		if (s[j] < '0' || s[j] > '9')
+			return true; /* a name */
+		if (v <= 2147483647)
+			v = v * 10 + (unsigned long long)(s[j] - '0');
+	}
+	return v <= 2147483647 && (s[0] != '-' || v == 0);
+}
+
+static bool user_valid(const char *s)
+{
+	const char *colon = strchr(s, ':');
+	size_t n = colon != NULL ? (size_t)(colon - s) : strlen(s);
+	return id_valid(s, n) && (colon == NULL || id_valid(colon + 1, strlen(colon + 1)));
+}
+
 static bool kind_matches(json_t *v, field_kind kind)
 {
 	switch (kind) {
 	case F_STRING:
 	case F_PATH:
 	case F_SIGNAL:
+	case F_USER:
 		return json_is_string(v);
 	case F_BOOL:
 		return json_is_boolean(v);
@@ -173,7 +202,9 @@ static int check_strings(json_t *v, const char *key, field_kind kind, const char
 	return 0;
 }
 
-/* The members of an object: {} or strings; ExposedPorts' keys ports. */
+/* The members of an object: {} or strings; ExposedPorts' keys ports;
+ * Volumes' keys not the root (a volume there hides the image: runc fails
+ * to start it under docker and podman; docker takes "" as the root). */
 static int check_members(json_t *v, const char *key, field_kind kind, const char *what, strata_error *err)
 {
 	const char *k;
@@ -182,6 +213,9 @@ static int check_members(json_t *v, const char *key, field_kind kind, const char
 		if (kind == F_STRING_MAP ? !json_is_string(e) : !json_is_object(e))
 			return strata_error_set(err, 0, "%s: '%s' values must be %s", what, key,
 						kind == F_STRING_MAP ? "strings" : "objects ({})");
+		if (kind == F_VOLUMES && k[strspn(k, "/")] == '\0')
+			return strata_error_set(err, 0, "%s: '%s' has '%s': a volume must be a directory below /",
+						what, key, k);
 		if (kind == F_PORTS && !port_key_valid(k))
 			return strata_error_set(err, 0,
 						"%s: '%s' has '%s': a port is PORT[-PORT][/tcp|/udp|/sctp] (PORT 1 to 65535)",
@@ -201,13 +235,18 @@ static int check_field(json_t *v, const char *key, field_kind kind, const char *
 	case F_STRINGS:
 	case F_ENV:
 		return check_strings(v, key, kind, what, err);
-	case F_SET:
+	case F_VOLUMES:
 	case F_PORTS:
 	case F_STRING_MAP:
 		return check_members(v, key, kind, what, err);
 	case F_PATH: /* runc: "Cwd must be an absolute path" */
 		if (s[0] != '\0' && s[0] != '/')
 			return strata_error_set(err, 0, "%s: '%s' must be an absolute path, not '%s'", what, key, s);
+		return 0;
+	case F_USER:
+		if (!user_valid(s))
+			return strata_error_set(err, 0, "%s: '%s' has an id out of range (0 to 2147483647): '%s'",
+						what, key, s);
 		return 0;
 	case F_SIGNAL:
 		if (s[0] != '\0' && !signal_valid(s))

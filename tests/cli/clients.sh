@@ -114,7 +114,7 @@ assert_eq "$(diff_ids "$WORK/dconv" v1)" "$orig_ids" "diff_ids through docker sa
 printf '{"Entrypoint":["%s/bin/hello"],"Healthcheck":{"Test":["CMD","/bin/true"],"Interval":30000000000,"Retries":3},%s}' \
   "$PROG" '"OnBuild":["RUN x"],"Shell":["/bin/sh","-c"],"StopTimeout":5,"Hostname":"h","ArgsEscaped":false,"Tty":false,
   "ExposedPorts":{"8080/tcp":{},"53/udp":{},"9/sctp":{},"9000":{}},"StopSignal":"SIGRTMIN+3","WorkingDir":"/",
-  "Env":["A=","B==x"]' > "$WORK/full-config.json"
+  "Env":["A=","B==x"],"User":"0:0","Volumes":{"/data":{}}' > "$WORK/full-config.json"
 mk --config "$WORK/full-config.json" --name strata/full --tag v1 --format docker-archive -o - | "${D[@]}" load -q > /dev/null
 assert_eq "$("${D[@]}" inspect --format '{{json .Config.Healthcheck}} {{.Config.StopTimeout}} {{json .Config.OnBuild}}' strata/full:v1)" \
   '{"Interval":30000000000,"Retries":3,"Test":["CMD","/bin/true"]} 5 ["RUN x"]' "docker inspect of the runtime config"
@@ -122,8 +122,8 @@ assert_eq "$("${D[@]}" inspect --format '{{json .Config.Healthcheck}} {{.Config.
 assert_eq "$("${D[@]}" inspect --format '{{json .Config.ExposedPorts}}' strata/full:v1)" \
   '{"53/udp":{},"8080/tcp":{},"9/sctp":{},"9000":{}}' "docker inspect of the exposed ports"
 assert_eq "$("${D[@]}" run --rm --network none strata/full:v1)" "$want" "docker run of an image exposing ports"
-assert_eq "$("${D[@]}" inspect --format '{{.Config.StopSignal}} {{.Config.WorkingDir}} {{json .Config.Env}}' strata/full:v1)" \
-  'SIGRTMIN+3 / ["A=","B==x"]' "docker inspect of StopSignal, WorkingDir, Env"
+assert_eq "$("${D[@]}" inspect --format '{{.Config.StopSignal}} {{.Config.WorkingDir}} {{json .Config.Env}} {{.Config.User}} {{json .Config.Volumes}}' strata/full:v1)" \
+  'SIGRTMIN+3 / ["A=","B==x"] 0:0 {"/data":{}}' "docker inspect of StopSignal, WorkingDir, Env, User, Volumes"
 echo "docker $("${D[@]}" version --format '{{.Server.Version}}'): ok"
 
 # --- containerd -----------------------------------------------------------

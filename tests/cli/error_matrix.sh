@@ -50,6 +50,8 @@ json g12.json '{"StopSignal":"SIGFOO"}';                          bl 1 "'StopSig
 json g13.json '{"StopSignal":"65"}';                              bl 1 "'StopSignal' must be a signal" --closure "$WORK/s/closure.json" --config "$WORK/g13.json"
 json g14.json '{"WorkingDir":"data"}';                            bl 1 "'WorkingDir' must be an absolute path" --closure "$WORK/s/closure.json" --config "$WORK/g14.json"
 json g15.json '{"Env":["A=1","=x"]}';                             bl 1 "Env entry '=x' has no name" --closure "$WORK/s/closure.json" --config "$WORK/g15.json"
+json g16.json '{"User":"-1"}';                                    bl 1 "'User' has an id out of range" --closure "$WORK/s/closure.json" --config "$WORK/g16.json"
+json g17.json '{"Volumes":{"/":{}}}';                             bl 1 "'Volumes' has '/'" --closure "$WORK/s/closure.json" --config "$WORK/g17.json"
 json g3.json '["Cmd"]';                                             bl 1 "must be a JSON object" --closure "$WORK/s/closure.json" --config "$WORK/g3.json"
 json g4.json '{"Cmd":["a"]';                                        bl 1 "invalid JSON" --closure "$WORK/s/closure.json" --config "$WORK/g4.json"
 bl 2 "--uid must be an integer" --closure "$WORK/s/closure.json" --uid 99999999999

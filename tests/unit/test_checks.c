@@ -316,6 +316,18 @@ static void test_runtime_values(void **s)
 	static const char *const bad_dirs[] = {"data", "./data", " /data", "~/x"};
 	EXPECT_EACH("{\"WorkingDir\": \"%s\"}", good_dirs, NULL);
 	EXPECT_EACH("{\"WorkingDir\": \"%s\"}", bad_dirs, "'WorkingDir' must be an absolute path");
+	/* User: numeric ids in runc's range; names are looked up at run time */
+	static const char *const good_users[] = {"", "0", "root", "1000:1000", "2147483647", "nobody:nogroup",
+						 ":", "0:wheel", "+5", "-0", "a:b:c", "99999999999x"};
+	static const char *const bad_users[] = {"-1", "4294967296", "2147483648", "1000:-1", "0:2147483648",
+						"99999999999999999999", "-5:0"};
+	EXPECT_EACH("{\"User\": \"%s\"}", good_users, NULL);
+	EXPECT_EACH("{\"User\": \"%s\"}", bad_users, "'User' has an id out of range");
+	/* Volumes: not the root */
+	static const char *const good_vols[] = {"/data", "/a/b/", "data"};
+	static const char *const bad_vols[] = {"/", "", "//", "///"};
+	EXPECT_EACH("{\"Volumes\": {\"/x\": {}, \"%s\": {}}}", good_vols, NULL);
+	EXPECT_EACH("{\"Volumes\": {\"/x\": {}, \"%s\": {}}}", bad_vols, "a volume must be a directory below /");
 	/* Env: a name before the = (runc, podman) */
 	expect_config("{\"Env\": [\"A=\", \"B==\", \"_=x\"]}", NULL);
 	expect_config("{\"Env\": [\"A=1\", \"=x\"]}", "Env entry '=x' has no name");
