@@ -54,34 +54,41 @@ static void read_file(int dir_fd, const char *name)
 	files++;
 }
 
+static void visit(int dir_fd, const char *name, unsigned char type);
+
 static void walk(int fd)
 {
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		fail("stat", "directory");
 	DIR *d = fdopendir(fd);
 	if (d == NULL)
 		fail("list", "directory");
-	for (struct dirent *e; (e = readdir(d)) != NULL;) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		if (e->d_type == DT_REG) {
-			read_file(dirfd(d), e->d_name);
-		} else if (e->d_type == DT_DIR) {
-			int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub < 0)
-				fail("open", e->d_name);
-			walk(sub);
-		} else {
-			char target[PATH_MAX];
-			if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				fail("stat", e->d_name);
-			if (S_ISLNK(st.st_mode) && readlinkat(dirfd(d), e->d_name, target, sizeof target) < 0)
-				fail("readlink", e->d_name);
-			files++;
-		}
-	}
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			visit(dirfd(d), e->d_name, e->d_type);
 	closedir(d);
+}
+
+/* name in dir_fd, of type (a DT_ value; DT_UNKNOWN: stat it to know) */
+static void visit(int dir_fd, const char *name, unsigned char type)
+{
+	struct stat st;
+	if (type == DT_UNKNOWN || type == DT_LNK) {
+		if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			fail("stat", name);
+		type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : S_ISLNK(st.st_mode) ? DT_LNK : DT_UNKNOWN;
+	}
+	if (type == DT_REG) {
+		read_file(dir_fd, name);
+	} else if (type == DT_DIR) {
+		int sub = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			fail("open", name);
+		walk(sub);
+	} else {
+		char target[PATH_MAX];
+		if (type == DT_LNK && readlinkat(dir_fd, name, target, sizeof target) < 0)
+			fail("readlink", name);
+		files++;
+	}
 }
 
 int main(int argc, char **argv)
@@ -91,24 +98,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	double t0 = now();
-	for (int i = 1; i < argc; i++) {
-		struct stat st;
-		char target[PATH_MAX];
-		if (lstat(argv[i], &st) < 0)
-			fail("stat", argv[i]);
-		if (S_ISDIR(st.st_mode)) {
-			int fd = open(argv[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (fd < 0)
-				fail("open", argv[i]);
-			walk(fd);
-		} else if (S_ISREG(st.st_mode)) { /* a store path can be a file */
-			read_file(AT_FDCWD, argv[i]);
-		} else if (readlink(argv[i], target, sizeof target) < 0) {
-			fail("readlink", argv[i]);
-		} else {
-			files++;
-		}
-	}
+	for (int i = 1; i < argc; i++)
+		visit(AT_FDCWD, argv[i], DT_UNKNOWN); /* a store path may be a file or a symlink */
 	printf("{\"seconds\":%.4f,\"files\":%llu,\"bytes\":%llu}\n", now() - t0, files, bytes);
 	return 0;
 }

@@ -4,7 +4,9 @@
 #include "json_check.h"
 #include "alloc.h"
 
+#include <assert.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -37,7 +39,7 @@ typedef struct field {
 static const field config_fields[] = {
 	{"Cmd", F_STRINGS},          {"Entrypoint", F_STRINGS},   {"Shell", F_STRINGS},
 	{"OnBuild", F_STRINGS},      {"Env", F_ENV},              {"ExposedPorts", F_PORTS},
-	{"Volumes", F_VOLUMES},          {"Labels", F_STRING_MAP},    {"WorkingDir", F_PATH},
+	{"Volumes", F_VOLUMES},      {"Labels", F_STRING_MAP},    {"WorkingDir", F_PATH},
 	{"User", F_USER},            {"StopSignal", F_SIGNAL},    {"Hostname", F_STRING},
 	{"Domainname", F_STRING},    {"Image", F_STRING},         {"MacAddress", F_STRING},
 	{"ArgsEscaped", F_BOOL},     {"AttachStdin", F_BOOL},     {"AttachStdout", F_BOOL},
@@ -74,13 +76,28 @@ static const char *kind_text(field_kind k)
 
 static int check_fields(json_t *obj, const field *fields, size_t nfields, const char *what, strata_error *err);
 
-/* A decimal port 1-65535 at *p; moves *p past it. */
-static unsigned long port_number(const char **p)
+/* The value of the n decimal digits at s, or cap + 1 when it is larger:
+ * the clients' parsers (Go's Atoi and ParseUint) refuse what does not fit
+ * their type, and each field has its own range on top. */
+static unsigned long long digits_value(const char *s, size_t n, unsigned long long cap)
+{
+	unsigned long long v = 0;
+	for (size_t i = 0; i < n; i++) {
+		assert(s[i] >= '0' && s[i] <= '9');
+		v = v * 10 + (unsigned long long)(s[i] - '0');
+		if (v > cap)
+			return cap + 1;
+	}
+	return v;
+}
+
+/* A decimal port 1-65535 at *p, or 0; moves *p past its digits. */
+static unsigned long long port_number(const char **p)
 {
 	size_t n = strspn(*p, "0123456789");
-	unsigned long port = n > 0 ? strtoul(*p, NULL, 10) : 0; /* saturates */
+	unsigned long long port = digits_value(*p, n, 65535);
 	*p += n;
-	return port >= 1 && port <= 65535 ? port : 0;
+	return port <= 65535 ? port : 0;
 }
 
 /* An ExposedPorts key as podman reads it to publish the ports (run -P:
@@ -90,12 +107,12 @@ static unsigned long port_number(const char **p)
 static bool port_key_valid(const char *key)
 {
 	const char *p = key;
-	unsigned long first = port_number(&p);
+	unsigned long long first = port_number(&p);
 	if (first == 0)
 		return false;
 	if (*p == '-') {
 		p++;
-		unsigned long last = port_number(&p);
+		unsigned long long last = port_number(&p);
 		if (last < first)
 			return false;
 	}
@@ -118,9 +135,9 @@ static bool signal_valid(const char *s)
 	};
 	const char *digits = s + (*s == '+' || *s == '-');
 	size_t n = strspn(digits, "0123456789");
-	if (n > 0 && digits[n] == '\0') {
-		long long v = n <= 18 ? strtoll(s, NULL, 10) : 0; /* longer: Go's Atoi overflows */
-		return v != 0 && v <= 64;
+	if (n > 0 && digits[n] == '\0') { /* Atoi's int64, then podman's 64 (negative ones pass) */
+		unsigned long long v = digits_value(digits, n, INT64_MAX);
+		return v != 0 && v <= INT64_MAX && (*s == '-' || v <= 64);
 	}
 	if (strncasecmp(s, "SIG", 3) == 0)
 		s += 3;
@@ -132,10 +149,9 @@ static bool signal_valid(const char *s)
 	if (!plus && !minus)
 		return false;
 	n = strspn(s + 6, "0123456789");
-	if (n == 0 || n > 2 || s[6 + n] != '\0' || s[6] == '0')
+	if (n == 0 || s[6 + n] != '\0' || s[6] == '0')
 		return false;
-	long k = strtol(s + 6, NULL, 10);
-	return k <= (plus ? 15 : 14);
+	return digits_value(s + 6, n, 15) <= (plus ? 15 : 14);
 }
 
 /* The n bytes at s, a user or a group: a number (as Go's Atoi reads one)
@@ -145,16 +161,11 @@ static bool signal_valid(const char *s)
 static bool id_valid(const char *s, size_t n)
 {
 	size_t i = n > 0 && (s[0] == '+' || s[0] == '-');
-	if (i == n)
-		return true;
-	unsigned long long v = 0;
-	for (size_t j = i; j < n; j++) {
-		if (s[j] < '0' || s[j] > '9')
-			return true; /* a name */
-		if (v <= 2147483647)
-			v = v * 10 + (unsigned long long)(s[j] - '0');
-	}
-	return v <= 2147483647 && (s[0] != '-' || v == 0);
+	size_t digits = strspn(s + i, "0123456789");
+	if (i == n || i + digits < n)
+		return true; /* a name */
+	unsigned long long v = digits_value(s + i, digits, INT32_MAX);
+	return v <= INT32_MAX && (s[0] != '-' || v == 0);
 }
 
 static bool user_valid(const char *s)

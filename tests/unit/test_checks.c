@@ -308,7 +308,8 @@ static void test_runtime_values(void **s)
 						   "CLD", "IOT", "POLL", "PWR", "STKFLT", "SIGIO", "SYS"};
 	static const char *const bad_signals[] = {"SIGFOO", "UNUSED", "0", "-0", "65", "99", " TERM", "TERM ",
 						  "SIGSIGTERM", "RTMIN+16", "RTMAX-15", "RTMIN+0", "RTMIN+01",
-						  "RTMIN+", "RTMIN-1", "+", "9x", "99999999999999999999", "SIG"};
+						  "RTMIN+", "RTMIN-1", "+", "9x", "99999999999999999999", "SIG",
+						  "-99999999999999999999", "RTMIN+99"};
 	EXPECT_EACH("{\"StopSignal\": \"%s\"}", good_signals, NULL);
 	EXPECT_EACH("{\"StopSignal\": \"%s\"}", bad_signals, "'StopSignal' must be a signal");
 	/* WorkingDir: runc needs an absolute one */
